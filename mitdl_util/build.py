@@ -128,7 +128,7 @@ def load_config(root: Path) -> RepoConfig:
     ref = str(section.get("ref", "main")).strip()
     if not GITHUB_REPO.match(repository):
         raise BuildError(
-            f"{pyproject}: set `[tool.mitdl] repository = \"https://github.com/OWNER/REPO\"` "
+            f'{pyproject}: set `[tool.mitdl] repository = "https://github.com/OWNER/REPO"` '
             f"(Colab badges and the install cell are built from it); found {repository!r}"
         )
     if not ref or any(ch.isspace() for ch in ref):
@@ -203,7 +203,8 @@ def _bound_names(body: list[ast.stmt]) -> list[str]:
 def _as_python(source: str) -> str:
     """``source`` with IPython magics and shell lines (``%``, ``!``) replaced by ``pass``, keeping line numbers."""
     return "\n".join(
-        f"{_indent_of(line)}pass" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n")
+        f"{_indent_of(line)}pass" if line.lstrip().startswith(("%", "!")) else line
+        for line in source.split("\n")
     )
 
 
@@ -260,7 +261,9 @@ def strip_solutions(source: str, where: str) -> str:
         stripped = line.strip()
         if MARKER_LIKE.match(stripped) and stripped not in (BEGIN, END):
             canonical = BEGIN if "BEGIN" in stripped.upper() else END
-            raise BuildError(f"{where}, line {number}: write the marker `{stripped}` exactly as `{canonical}`")
+            raise BuildError(
+                f"{where}, line {number}: write the marker `{stripped}` exactly as `{canonical}`"
+            )
         if stripped == BEGIN:
             if begin is not None:
                 raise BuildError(
@@ -313,7 +316,11 @@ def ensure_cell_ids(nb: nbformat.NotebookNode, ctx: Context) -> None:
     seen: set[str] = set()
     for index, cell in enumerate(nb.cells):
         cell_id = cell.get("id")
-        if not isinstance(cell_id, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", cell_id) or cell_id in seen:
+        if (
+            not isinstance(cell_id, str)
+            or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", cell_id)
+            or cell_id in seen
+        ):
             salt = 0
             while True:
                 cell_id = hashlib.sha1(f"{ctx.name}:{index}:{salt}".encode()).hexdigest()[:8]
@@ -377,7 +384,7 @@ def set_badge(nb: nbformat.NotebookNode, ctx: Context) -> None:
             found = True
     if not found:
         raise BuildError(
-            f"{ctx.display}: no \"Open in Colab\" badge; add a markdown cell with "
+            f'{ctx.display}: no "Open in Colab" badge; add a markdown cell with '
             f"`[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})`"
         )
 
@@ -392,7 +399,7 @@ def set_install_url(nb: nbformat.NotebookNode, ctx: Context) -> None:
     if not setup:
         raise BuildError(
             f"{ctx.display}: no set-up cell; tag the code cell that installs the helper package with "
-            f"`{SETUP_TAG}` (cell metadata \"tags\": [\"{SETUP_TAG}\"])"
+            f'`{SETUP_TAG}` (cell metadata "tags": ["{SETUP_TAG}"])'
         )
     for index, cell in setup:
         if not INSTALL_SPEC.search(cell.source):
@@ -453,7 +460,9 @@ def _context(path: Path, kind: str, config: RepoConfig | None) -> Context:
     name = path.name.removesuffix(".ipynb")
     display = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
     if not NOTEBOOK_NAME.match(name):
-        raise BuildError(f"{display}: solution notebooks are named NN_name.ipynb, e.g. 01_images_as_numbers.ipynb")
+        raise BuildError(
+            f"{display}: solution notebooks are named NN_name.ipynb, e.g. 01_images_as_numbers.ipynb"
+        )
     return Context(name, kind, config or load_config(_find_root(path.parent)), display)
 
 
@@ -465,12 +474,16 @@ def _apply(nb: nbformat.NotebookNode, steps: Iterable[Step], ctx: Context) -> nb
     return nb
 
 
-def make_solution(solution_nb: nbformat.NotebookNode, path: Path, config: RepoConfig | None = None) -> nbformat.NotebookNode:
+def make_solution(
+    solution_nb: nbformat.NotebookNode, path: Path, config: RepoConfig | None = None
+) -> nbformat.NotebookNode:
     """The solution as the build keeps it: cell ids, badge, install URL and notebook metadata up to date."""
     return _apply(solution_nb, SOLUTION_STEPS, _context(path, "solution", config))
 
 
-def make_lab(solution_nb: nbformat.NotebookNode, path: Path, config: RepoConfig | None = None) -> nbformat.NotebookNode:
+def make_lab(
+    solution_nb: nbformat.NotebookNode, path: Path, config: RepoConfig | None = None
+) -> nbformat.NotebookNode:
     """The student lab built from ``solution_nb`` read from ``path`` (``config`` defaults to the repo's pyproject)."""
     solution_ctx = _context(path, "solution", config)
     solution = _apply(solution_nb, SOLUTION_STEPS, solution_ctx)
@@ -487,7 +500,7 @@ def read_notebook(path: Path, display: str) -> nbformat.NotebookNode:
     """Read and validate a notebook, turning format problems into a BuildError."""
     try:
         nb = nbformat.reads(Path(path).read_text(encoding="utf-8"), as_version=4)
-        nbformat.validate(nb, repair_duplicate_cell_ids=False)
+        nbformat.validate(nb)
     except (OSError, ValueError, nbformat.ValidationError) as exc:
         raise BuildError(f"{display}: not a valid notebook ({str(exc).splitlines()[0]})") from None
     return nb
@@ -513,7 +526,9 @@ def _select(solutions: list[Path], notebooks: Iterable[str], root: Path) -> list
     for given in notebooks:
         name = Path(given).name.removesuffix(".ipynb")
         if name not in by_name:
-            raise BuildError(f"no solution notebook {given!r}; expected one of solutions/NN_name.ipynb under {root}")
+            raise BuildError(
+                f"no solution notebook {given!r}; expected one of solutions/NN_name.ipynb under {root}"
+            )
         if by_name[name] not in chosen:
             chosen.append(by_name[name])
     return chosen
@@ -522,6 +537,7 @@ def _select(solutions: list[Path], notebooks: Iterable[str], root: Path) -> list
 def build(root: Path, check: bool = False, notebooks: Iterable[str] | None = None) -> BuildReport:
     """Build labs/ from solutions/ under ``root`` (only ``notebooks`` if given); with ``check``, write nothing."""
     root = Path(root)
+    notebooks = list(notebooks or [])
     config = load_config(root)
     solutions_dir = root / "solutions"
     if not solutions_dir.is_dir():
@@ -538,7 +554,9 @@ def build(root: Path, check: bool = False, notebooks: Iterable[str] | None = Non
         lab = make_lab(solution, path, config)
         report.notebooks.append(display)
         if solution != original:
-            report.stale.append(Stale(display, "badge, install URL, cell ids or notebook metadata out of date"))
+            report.stale.append(
+                Stale(display, "badge, install URL, cell ids or notebook metadata out of date")
+            )
             pending.append((path, serialize(solution)))
         lab_path = root / "labs" / path.name
         lab_bytes = serialize(lab)
@@ -546,12 +564,18 @@ def build(root: Path, check: bool = False, notebooks: Iterable[str] | None = Non
             report.stale.append(Stale(f"labs/{path.name}", "missing"))
             pending.append((lab_path, lab_bytes))
         elif lab_path.read_bytes() != lab_bytes:
-            report.stale.append(Stale(f"labs/{path.name}", f"differs from what `mitdl build` makes of {display}"))
+            report.stale.append(
+                Stale(f"labs/{path.name}", f"differs from what `mitdl build` makes of {display}")
+            )
             pending.append((lab_path, lab_bytes))
     if not notebooks:
         names = {path.name for path in solutions}
-        report.orphans = sorted(f"labs/{p.name}" for p in (root / "labs").glob("*.ipynb") if p.name not in names)
-        report.stale += [Stale(orphan, "no solution builds it; delete it or add its solution") for orphan in report.orphans]
+        report.orphans = sorted(
+            f"labs/{p.name}" for p in (root / "labs").glob("*.ipynb") if p.name not in names
+        )
+        report.stale += [
+            Stale(orphan, "no solution builds it; delete it or add its solution") for orphan in report.orphans
+        ]
     if not check:
         for path, data in pending:
             _write(path, data)
@@ -566,8 +590,12 @@ def build(root: Path, check: bool = False, notebooks: Iterable[str] | None = Non
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``mitdl build``."""
     parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="solutions to build (default: all)")
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any lab or solution is stale")
-    parser.add_argument("--root", type=Path, default=Path("."), help="repository root (default: current folder)")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if any lab or solution is stale"
+    )
+    parser.add_argument(
+        "--root", type=Path, default=Path("."), help="repository root (default: current folder)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

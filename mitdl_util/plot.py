@@ -128,3 +128,18 @@ def line_plot(series: dict, ax=None, title: str | None = None, xlabel: str | Non
         ax.legend()
     ax.grid(alpha=0.3)
     return ax
+
+
+def draw_boxes(ax, boxes, labels: Sequence[str] | None = None, color: str = "red", linewidth: float = 2.0):
+    """Draw (x1, y1, x2, y2) boxes (pixel coordinates, x2/y2 exclusive) on an image's axes; returns the patches."""
+    import matplotlib.patches as patches
+
+    drawn = []
+    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=float).reshape(-1, 4)):
+        rect = patches.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=color,
+                                 linewidth=linewidth)
+        ax.add_patch(rect)
+        drawn.append(rect)
+        if labels is not None:
+            ax.text(x1, y1 - 2, labels[i], color=color, fontsize=8, va="bottom")
+    return drawn

@@ -32,7 +32,7 @@ def describe(value) -> str:
     if array is not None and array.dtype != object:
         kind = "array" if isinstance(value, np.ndarray) else f"{type(value).__name__} (as an array)"
         text = f"a {array.dtype} {kind} of shape {tuple(array.shape)}"
-        if array.size and np.issubdtype(array.dtype, np.number):
+        if array.size and np.issubdtype(array.dtype, np.number) and not np.iscomplexobj(array):
             finite = array[np.isfinite(array)] if np.issubdtype(array.dtype, np.floating) else array
             if finite.size:
                 text += f", values in [{_fmt(finite.min())}, {_fmt(finite.max())}]"
@@ -154,6 +154,8 @@ def compare_arrays(got, expected: np.ndarray, name: str, context: str, *, rtol: 
     array = _as_array_or_none(got)
     if array is None or array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise Incorrect(f"`{name}` returned {describe(got)} for {context}; expected a NumPy array of numbers.")
+    if np.iscomplexobj(array):
+        raise Incorrect(f"`{name}` returned complex numbers ({describe(got)}) for {context}; expected real numbers.")
     expected = np.asarray(expected)
     if array.shape != expected.shape:
         raise Incorrect(

@@ -20,6 +20,7 @@ from . import diagnostics, render
 from .outcomes import ERROR, Incorrect, NotAttempted, Outcome, Result
 
 SEED_VARIABLE = "MITDL_CHECK_SEED"
+STRICT_VARIABLE = "MITDL_STRICT_CHECKS"  # "1": a check that does not pass raises (solution notebooks under test)
 
 
 def case_rng() -> np.random.Generator:
@@ -70,6 +71,8 @@ class Exercise:
         """Check the answer, print one line saying how it went, and return the `Result`."""
         result = self.evaluate(*args, **kwargs)
         render.show(result)
+        if not result and os.environ.get(STRICT_VARIABLE) == "1":
+            raise AssertionError(f"{STRICT_VARIABLE}=1 and {render.result_line(result)}")
         return result
 
     def evaluate(self, *args, **kwargs) -> Result:
@@ -192,11 +195,18 @@ class AnswerExercise(Exercise):
         self._judge(*answers)
 
 
-def progress(lab: str, exercises: Sequence[Exercise]) -> list[Result | None]:
+class Progress(list):
+    """The last result of each exercise (None: not checked yet); already printed as a table."""
+
+    def _ipython_display_(self) -> None:
+        """`progress()` printed the table; showing the list again as the cell's value adds nothing."""
+
+
+def progress(lab: str, exercises: Sequence[Exercise]) -> Progress:
     """Print a table of the lab's exercises and their last outcome; return the last results."""
     rows = [(ex.name, ex.last_result) for ex in exercises]
     print(render.progress_table(lab, rows))
-    return [r for _, r in rows]
+    return Progress(r for _, r in rows)
 
 
 def exercises_in(namespace: dict) -> list[Exercise]:

@@ -8,7 +8,7 @@ from .. import lecture
 from .diagnostics import as_number, describe
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, exercises_in
 from .engine import progress as _progress
-from .outcomes import Incorrect
+from .outcomes import Incorrect, NotAttempted
 
 LAB = "lab01"
 PHOTO = "chelsea"  # the lab's RGB photo: skimage.data.chelsea(), CC0 (Stefan van der Walt)
@@ -81,7 +81,9 @@ def _judge_task_type(answers) -> None:
     if not isinstance(answers, dict):
         raise Incorrect(f"`answers` is {describe(answers)}; expected a dict from task name to "
                         "'regression' or 'classification'.")
-    missing = [k for k in TASKS if k not in answers]
+    if answers and all(v == "?" for v in answers.values()):
+        raise NotAttempted("`answers` still holds only \"?\": replace each with 'regression' or 'classification'.")
+    missing = [k for k in TASKS if k not in answers or answers[k] == "?"]
     extra = [str(k) for k in answers if k not in TASKS]
     if extra:
         raise Incorrect(f"`answers` has unknown task names {extra}; use the names listed: {list(TASKS)}.")

