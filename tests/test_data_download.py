@@ -221,6 +221,18 @@ def test_unpinned_hash_refused_unless_opted_in(server, monkeypatch, capsys):
     assert download.verify_cache(["toy"]) == [("toy", "removed (sha256 mismatch)")]
 
 
+def test_unpinned_file_placed_by_hand_is_kept_not_trusted(monkeypatch, capsys):
+    """Is a hand-placed file of an unpinned dataset left alone, and only used (and its hash shown) on opt-in?"""
+    ds = register(monkeypatch, urls=["http://127.0.0.1:9/never"], sha256=None)
+    final = download.cached_path(ds)
+    final.write_bytes(BODY)
+    with pytest.raises(UnpinnedHashError):
+        download.fetch("toy")
+    assert final.read_bytes() == BODY
+    assert download.fetch("toy", allow_unpinned=True) == final
+    assert SHA in capsys.readouterr().out
+
+
 def test_offline_env_never_touches_the_network(server, monkeypatch):
     """With MITDL_OFFLINE=1, does fetch refuse with a sentence saying where to put the file?"""
     register(monkeypatch, urls=[server.serve("/toy.bin", BODY)])

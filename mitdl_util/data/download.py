@@ -103,13 +103,21 @@ def fetch(
     expected = expected_sha256(ds, final)
 
     if final.is_file() and not force:
-        if expected is not None and sha256_file(final) == expected:
+        if expected is None and allow_unpinned:  # a file the user put there themselves: record, don't trust
+            digest = sha256_file(final)
+            _sidecar(final).write_text(f"{digest}  {final.name}\n")
+            notice(f"using {final} WITHOUT a pinned hash (you opted in); its sha256 is {digest}: pin it in "
+                   "mitdl_util/data/registry.py")
             return final
         if expected is not None:
+            if sha256_file(final) == expected:
+                return final
             notice(f"cached {final.name} is corrupt or truncated (sha256 mismatch); fetching it again")
-        final.unlink()
+            final.unlink()
     elif final.is_file():
         final.unlink()
+        _sidecar(final).unlink(missing_ok=True)
+        expected = expected_sha256(ds, final)
 
     if ds.sha256 is None and not allow_unpinned:
         raise UnpinnedHashError(

@@ -100,6 +100,9 @@ _DATASETS = (
         notes=(
             "Looked up in `$MITDL_LOCAL_DATA`, else `../shared/datasets/` beside the project; absent for users.",
             "Race labels exist only for fairface_b_* and london_*; unknown values are empty strings.",
+            "Non-faces: up to 100 grey LFW non-face patches plus random-scale crops of colour scikit-image photos, "
+            "as many as faces; as many faces as grey non-faces are turned grey (attribute `grayscale`) so colour "
+            "alone does not give the class away.",
         ),
     ),
     Dataset(
