@@ -8,7 +8,7 @@ import os
 
 os.environ["MITDL_FAST"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 # Solution notebooks run under nbval: a check that does not pass raises there, so the test fails.
 os.environ["MITDL_STRICT_CHECKS"] = "1"

@@ -33,7 +33,7 @@ def run_one(notebook: Path, *, full: bool, timeout: int) -> dict:
         os.environ["MITDL_FAST"] = "0" if full else "1"
         os.environ["MITDL_STRICT_CHECKS"] = "1"
         os.environ.setdefault("MPLBACKEND", "Agg")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         nb = nbformat.read(notebook, as_version=4)
         error = None
         start = time.perf_counter()

@@ -78,14 +78,15 @@ def diagnose(*, check_gpu: bool = True) -> Report:
 
 
 def _gpus(report: Report) -> str:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up lines are noise here
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up lines are noise here
     try:
-        tf = importlib.import_module("tensorflow")
+        with mode.quiet_native_stderr():
+            tf = importlib.import_module("tensorflow")
+            gpus = tf.config.list_physical_devices("GPU")
     except Exception as exc:  # a broken TensorFlow install is worth reporting, not crashing on
         report.problems.append(f"TensorFlow does not import ({type(exc).__name__}: {exc}): reinstall it with "
                                "`pip install -r requirements.txt`.")
         return "unknown (TensorFlow does not import)"
-    gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return ", ".join(g.name for g in gpus)
     return "none — the labs run on the CPU (on Colab: Runtime > Change runtime type > GPU)"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,12 +30,32 @@ class SetupInfo:
         return f"GPU ({', '.join(self.gpus)})" if self.gpus else "CPU (no GPU found)"
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence what C++ code writes straight to file descriptor 2 (TensorFlow's start-up log lines, which ignore
+    TF_CPP_MIN_LOG_LEVEL) while importing TensorFlow; Python exceptions still propagate and show."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real stderr (some embedded consoles): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and (when installed) Keras/TensorFlow so a run can be repeated."""
     random.seed(seed)
     np.random.seed(seed)
     try:
-        import keras
+        with quiet_native_stderr():
+            import keras
     except ImportError:  # the early labs do not need TensorFlow
         return
     keras.utils.set_random_seed(seed)
@@ -41,15 +63,19 @@ def set_seed(seed: int) -> None:
 
 def _visible_gpus() -> tuple[str, ...]:
     try:
-        import tensorflow as tf
+        with quiet_native_stderr():
+            import tensorflow as tf
+
+            return tuple(d.name for d in tf.config.list_physical_devices("GPU"))
     except ImportError:
         return ()
-    return tuple(d.name for d in tf.config.list_physical_devices("GPU"))
 
 
 def setup(seed: int = 42, *, use_tensorflow: bool = True, quiet: bool = False) -> SetupInfo:
     """Seed everything, detect a GPU and print one line saying how this run is configured."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the lab
+    # TensorFlow's C++ start-up lines (oneDNN notes, "failed call to cuInit" on a CPU machine) are noise for a
+    # student; Python-level errors still show. Must be set before TensorFlow is first imported.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if use_tensorflow:
         set_seed(seed)
         gpus = _visible_gpus()
