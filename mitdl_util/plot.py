@@ -143,3 +143,26 @@ def draw_boxes(ax, boxes, labels: Sequence[str] | None = None, color: str = "red
         if labels is not None:
             ax.text(x1, y1 - 2, labels[i], color=color, fontsize=8, va="bottom")
     return drawn
+
+
+def show_confusion_matrix(matrix, ax=None, title: str | None = None, class_names: Sequence[str] | None = None,
+                          cmap: str = "Blues"):
+    """A confusion matrix as shaded cells with their counts; rows are true labels, columns predictions.
+    Returns the axes."""
+    ax = _axes(ax)
+    matrix = np.asarray(matrix)
+    n = matrix.shape[0]
+    names = [str(c) for c in (class_names if class_names is not None else range(n))]
+    ax.imshow(matrix, cmap=cmap)
+    high = matrix.max() if matrix.size else 0
+    for (row, col), value in np.ndenumerate(matrix):
+        if value:
+            ax.text(col, row, f"{value:g}", ha="center", va="center", fontsize=7,
+                    color="white" if value > high / 2 else "black")
+    ax.set_xticks(range(n), names)
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    if title:
+        ax.set_title(title)
+    return ax
