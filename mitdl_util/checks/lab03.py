@@ -30,7 +30,8 @@ def accuracy_threshold(n_test: int) -> float:
     """The test accuracy `cnn_accuracy` asks for, given the size of the held-out test set.
 
     Full MNIST (10 000 test digits, 60 000 to train on) -> 0.99. The 5 000 digits the kit ships offline
-    (1 000 test digits, 4 000 to train on) -> 0.97. FAST mode's stratified 500 / 2 000 -> 0.94.
+    (1 000 test digits, 4 000 to train on; also FAST mode) -> 0.97; the lab's CNN measured 97.6–98.1 % there over
+    8 seeds. A smaller test set than that (a student's own subset) -> 0.94.
     """
     if n_test >= 5000:
         return 0.99

