@@ -166,3 +166,24 @@ def show_confusion_matrix(matrix, ax=None, title: str | None = None, class_names
     if title:
         ax.set_title(title)
     return ax
+
+
+def overlay_mask(image, mask, ax=None, alpha: float = 0.5, num_classes: int | None = None,
+                 title: str | None = None, colours=None):
+    """Show an image with a label mask (H×W of class ids) drawn over it in one colour per class; class 0
+    (background) stays see-through. Returns the axes."""
+    import matplotlib.colors as mcolors
+
+    ax = show_image(image, title=title, ax=ax)
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"overlay_mask needs a 2-D mask of class ids; got shape {mask.shape}")
+    n = int(num_classes if num_classes is not None else (mask.max() + 1 if mask.size else 1))
+    if colours is None:
+        colours = [(0, 0, 0)] + list(mcolors.TABLEAU_COLORS.values())
+    palette = [mcolors.to_rgb(colours[i % len(colours)]) for i in range(max(n, 1))]
+    rgba = np.zeros((*mask.shape, 4))
+    for c in range(1, n):
+        rgba[mask == c] = (*palette[c], alpha)
+    ax.imshow(rgba, interpolation="nearest")
+    return ax
