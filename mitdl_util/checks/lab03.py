@@ -641,6 +641,16 @@ def _row_fractions(y_true, y_pred, num_classes):
 
 EXERCISES = exercises_in(globals())
 
+# The notebook variables `mitdl grade` passes to each check, where they differ from the exercise's parameters.
+ANSWERS = {
+    "fc_param_count": ("n_fc_params",),
+    "cnn_shapes": ("cnn_shapes",),
+    "cnn_param_count": ("n_cnn_params",),
+    "slide_input_size": ("slide_side",),
+    "cnn_accuracy": ("cnn_model", "x_test", "y_test"),
+    "receptive_field": ("receptive_field_side",),
+}
+
 
 def progress():
     """Print this lab's exercises and their last outcome."""

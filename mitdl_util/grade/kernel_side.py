@@ -1,0 +1,323 @@
+"""Grading code that runs INSIDE the student's kernel, after the student's cells.
+
+The grader never imports this module: the worker sends its source (from the snapshot taken when grading began)
+as a cell, executed in a private namespace so that no name of the student's is overwritten. It
+
+- drops every ``mitdl_util*`` module from ``sys.modules`` and imports the check code again from the snapshot of
+  the package's source files taken when grading began (a meta-path finder serves them), so edits or
+  monkeypatches made by the notebook, in memory or on disk, count for nothing (files changed on disk are reported
+  by the grader at the end of the run);
+- compares the notebook's copy of the check modules with the fresh one and lists every difference (tampering),
+  and looks for library functions (NumPy, builtins, ...) replaced by notebook code;
+- sets the grade-time seed, then evaluates one exercise per call on the student's objects (looked up by name),
+  with a time limit, printing nothing, and publishes each result as one display of a private MIME type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.abc
+import importlib.util
+import io
+import os
+import signal
+import sys
+import time
+import types
+
+MIME = "application/vnd.mitdl.grade+json"
+PACKAGE = "mitdl_util"
+CHECKS = "mitdl_util.checks"
+IGNORED_EXERCISE_STATE = {"last_result", "_hints_shown"}  # what check() and hint() legitimately change
+WATCHED_LIBRARIES = ("builtins", "numpy", "numpy.linalg", "numpy.random", "math", "copy", "inspect", "importlib",
+                     "functools", "operator", "os", "signal", "secrets", "contextlib", "json", "io", "sys")
+
+
+class GradeTimeout(BaseException):
+    """Raised by the alarm when one exercise runs too long (a BaseException, so `except Exception` cannot eat it)."""
+
+
+class SnapshotFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serve ``mitdl_util.*`` from the source snapshot taken when grading began, not from what is on disk now."""
+
+    def __init__(self, sources: dict):
+        self.sources = sources  # module name -> [file path, is package, source text]
+
+    def find_spec(self, fullname, path=None, target=None):
+        entry = self.sources.get(fullname)
+        if entry is None:
+            return None
+        origin, is_package, _ = entry
+        spec = importlib.util.spec_from_loader(fullname, self, origin=origin, is_package=is_package)
+        spec.has_location = True
+        if is_package:
+            spec.submodule_search_locations = [os.path.dirname(origin)]
+        return spec
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        origin, _, source = self.sources[module.__spec__.name]
+        exec(compile(source, origin, "exec"), module.__dict__)
+
+
+# ---------------------------------------------------------------- fingerprints (what "unchanged" means)
+def fingerprint(value, depth: int = 0):
+    """A comparable summary of code and declared data: equal for two imports of the same source."""
+    if depth > 4:
+        return ("deep",)
+    if isinstance(value, types.FunctionType):
+        cells = ()
+        if value.__closure__:
+            cells = tuple(_cell_fingerprint(c, depth) for c in value.__closure__)
+        return ("function", value.__code__, fingerprint(value.__defaults__, depth + 1), cells)
+    if isinstance(value, types.MethodType):
+        return ("method", fingerprint(value.__func__, depth + 1))
+    if isinstance(value, (staticmethod, classmethod)):
+        return (type(value).__name__, fingerprint(value.__func__, depth + 1))
+    if isinstance(value, property):
+        return ("property", fingerprint(value.fget, depth + 1), fingerprint(value.fset, depth + 1))
+    if hasattr(value, "__wrapped__") and callable(value) and not isinstance(value, type):  # functools wrappers
+        return ("wrapped", fingerprint(value.__wrapped__, depth + 1))
+    if isinstance(value, type):
+        members = {k: v for k, v in vars(value).items() if not k.startswith("__") or k in ("__init__", "__call__")}
+        return ("class", value.__qualname__, tuple(b.__qualname__ for b in value.__mro__),
+                tuple(sorted((k, fingerprint(v, depth + 1)) for k, v in members.items()
+                             if callable(v) or isinstance(v, (staticmethod, classmethod, property)))))
+    if isinstance(value, types.ModuleType):
+        return ("module", value.__name__)
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return ("value", repr(value))
+    if isinstance(value, (tuple, list, frozenset)):
+        return (type(value).__name__, tuple(fingerprint(v, depth + 1) for v in value))
+    if type(value).__name__ == "ndarray":
+        return ("ndarray", value.shape, value.dtype.str, hashlib.sha256(value.tobytes()).hexdigest())
+    if hasattr(value, "__dict__") and hasattr(value, "judge") and hasattr(value, "params"):  # an exercise
+        if depth:  # inside a list such as EXERCISES: which exercise, not its contents (reported on its own)
+            return ("exercise", getattr(value, "id", None))
+        state = {k: v for k, v in vars(value).items() if k not in IGNORED_EXERCISE_STATE and k != "_signature"}
+        return ("exercise", fingerprint(type(value), depth + 1),
+                tuple(sorted((k, fingerprint(v, depth + 1)) for k, v in state.items())))
+    if hasattr(value, "__dataclass_fields__"):
+        return ("dataclass", type(value).__qualname__,
+                tuple((k, fingerprint(getattr(value, k, None), depth + 1)) for k in value.__dataclass_fields__))
+    return ("object", type(value).__qualname__)  # data (dicts, caches): not compared
+
+
+def _cell_fingerprint(cell, depth):
+    try:
+        return fingerprint(cell.cell_contents, depth + 1)
+    except ValueError:  # an empty cell
+        return ("empty",)
+
+
+def module_fingerprints(module) -> dict:
+    return {k: fingerprint(v) for k, v in vars(module).items() if not k.startswith("__")}
+
+
+def compare_modules(name: str, old, fresh) -> list[str]:
+    """Words for every attribute of `fresh` that the notebook's copy `old` lacks or holds differently."""
+    if not isinstance(old, types.ModuleType):
+        return [f"`{name}` in sys.modules was replaced by {type(old).__name__} object"]
+    found = []
+    old_prints, fresh_prints = module_fingerprints(old), module_fingerprints(fresh)
+    for attr, fresh_print in fresh_prints.items():
+        if attr not in old_prints:
+            found.append(f"`{name}.{attr}` was deleted")
+        elif old_prints[attr] != fresh_print:
+            found.append(f"`{name}.{attr}` was changed{_detail(getattr(old, attr), getattr(fresh, attr))}")
+    return found
+
+
+def _detail(old, fresh) -> str:
+    """For an exercise or a class: which member differs."""
+    if hasattr(fresh, "judge") and hasattr(fresh, "params") and hasattr(old, "__dict__"):
+        names = set(vars(old)) | set(vars(fresh)) | {k for k in dir(type(fresh)) if not k.startswith("__")}
+        changed = sorted(k for k in names - IGNORED_EXERCISE_STATE - {"_signature"}
+                         if fingerprint(_member(old, k)) != fingerprint(_member(fresh, k)))
+        return f" (its {', '.join(f'`{k}`' for k in changed)})" if changed else ""
+    if isinstance(fresh, type) and isinstance(old, type):
+        names = set(vars(old)) | set(vars(fresh))
+        changed = sorted(k for k in names if fingerprint(vars(old).get(k)) != fingerprint(vars(fresh).get(k)))
+        return f" (its {', '.join(f'`{k}`' for k in changed)})" if changed else ""
+    return ""
+
+
+def _member(obj, name):
+    if name in getattr(obj, "__dict__", {}):
+        return obj.__dict__[name]
+    for klass in type(obj).__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return None
+
+
+def _library_paths() -> tuple[str, ...]:
+    import sysconfig
+
+    paths = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return tuple(os.path.realpath(p) for p in paths)
+
+
+def patched_libraries() -> list[str]:
+    """Library functions replaced by code that lives outside any installed library (i.e. in the notebook)."""
+    roots = _library_paths()
+    found = []
+    for name in WATCHED_LIBRARIES:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            func = getattr(value, "__func__", value)
+            func = getattr(func, "__wrapped__", func) if not isinstance(func, types.FunctionType) else func
+            code = getattr(func, "__code__", None)
+            if not isinstance(func, types.FunctionType) or code is None:
+                continue
+            filename = code.co_filename
+            if filename.startswith("<frozen") or os.path.realpath(filename).startswith(roots):
+                continue
+            found.append(f"`{name}.{attr}` was replaced by code from the notebook")
+    return found
+
+
+# ---------------------------------------------------------------- the grader
+class Grader:
+    """Holds the fresh check module and grades one exercise per `grade` call."""
+
+    def __init__(self, config: dict, sources: dict, user_ns: dict):
+        self.config = config
+        self.finder = SnapshotFinder(sources)
+        self.user_ns = user_ns
+        self.tampering: list[str] = []
+        self.lab = None
+        self.baseline: dict = {}
+
+    # -- set-up
+    def setup(self) -> dict:
+        old = {n: m for n, m in sys.modules.items() if n == PACKAGE or n.startswith(PACKAGE + ".")}
+        self._load_fresh()
+        for name, module in old.items():
+            if name.startswith(CHECKS) and name in self.finder.sources:
+                try:
+                    fresh = importlib.import_module(name)
+                except Exception as exc:  # noqa: BLE001 - reported, grading goes on
+                    self.tampering.append(f"`{name}` could not be re-imported ({type(exc).__name__})")
+                    continue
+                self.tampering.extend(compare_modules(name, module, fresh))
+        self.tampering.extend(patched_libraries())
+        self.baseline = self._fingerprints()
+        return {"exercises": [{"name": ex.name, "id": ex.id, "points": ex.points} for ex in self.lab.EXERCISES],
+                "tampering": list(self.tampering)}
+
+    def _load_fresh(self) -> None:
+        for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
+            del sys.modules[name]
+        if self.finder in sys.meta_path:
+            sys.meta_path.remove(self.finder)
+        sys.meta_path.insert(0, self.finder)
+        importlib.invalidate_caches()
+        engine = importlib.import_module(f"{CHECKS}.engine")
+        os.environ[engine.SEED_VARIABLE] = str(self.config["seed"])
+        os.environ.pop(engine.STRICT_VARIABLE, None)
+        self.lab = importlib.import_module(f"{CHECKS}.{self.config['lab']}")
+
+    def _fingerprints(self) -> dict:
+        return {n: module_fingerprints(m) for n, m in sys.modules.items()
+                if n.startswith(CHECKS) and isinstance(m, types.ModuleType)}
+
+    def _changed_since_baseline(self) -> bool:
+        now = self._fingerprints()
+        return any(now.get(n) != prints for n, prints in self.baseline.items())
+
+    # -- one exercise
+    def grade(self, name: str) -> dict:
+        if self._changed_since_baseline():
+            self._note("the check code was changed while another exercise ran; it was loaded again")
+            self._load_fresh()
+            self.baseline = self._fingerprints()
+        exercise = getattr(self.lab, name)
+        names = list(self.config["answers"][name])  # chosen by the grader (see grader.exercise_list)
+        values, missing = [], []
+        for dotted in names:  # "x" or "data.x_test": a variable, then attributes
+            head, *attributes = dotted.split(".")
+            if head not in self.user_ns:
+                missing.append(head)
+                continue
+            value = self.user_ns[head]
+            try:
+                for attribute in attributes:
+                    value = getattr(value, attribute)
+            except Exception:  # noqa: BLE001 - any failure means the answer is not there
+                missing.append(dotted)
+            values.append(value)
+        if missing:
+            return {"name": name, "status": "missing", "missing": missing, "time": 0.0}
+        start = time.perf_counter()
+        status, message = self._evaluate(exercise, values)
+        elapsed = time.perf_counter() - start
+        if self._changed_since_baseline():
+            self._note(f"the check code was changed while `{name}` ran")
+            status, message = "error", (f"`{name}` changed the check code while it was being checked; "
+                                        "this exercise gets no points.")
+            self._load_fresh()
+            self.baseline = self._fingerprints()
+        for item in patched_libraries():
+            self._note(item)
+        return {"name": name, "status": status, "message": message, "time": round(elapsed, 4),
+                "tampering": list(self.tampering)}
+
+    def _note(self, text: str) -> None:
+        if text not in self.tampering:
+            self.tampering.append(text)
+
+    def _evaluate(self, exercise, values) -> tuple[str, str]:
+        limit = float(self.config["exercise_timeout"])
+        alarm = _Alarm(limit)
+        sink = io.StringIO()
+        try:
+            with alarm, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                result = exercise.evaluate(*values)
+        except (GradeTimeout, KeyboardInterrupt):
+            return "error", f"checking `{exercise.name}` did not finish within {limit:g} s (the time limit)."
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and friends from student code
+            return "error", f"checking `{exercise.name}` was stopped by {type(exc).__name__}: {exc}"[:300]
+        return str(result.status), str(result.message)
+
+
+class _Alarm:
+    """SIGALRM after `limit` seconds (POSIX main thread only; elsewhere the client's cell timeout interrupts)."""
+
+    def __init__(self, limit: float):
+        self.limit = limit
+        self.previous = None
+        self.armed = False
+
+    def __enter__(self):
+        if hasattr(signal, "setitimer"):
+            try:
+                self.previous = signal.signal(signal.SIGALRM, _raise_timeout)
+            except ValueError:  # not the main thread
+                return self
+            signal.setitimer(signal.ITIMER_REAL, self.limit)
+            self.armed = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous or signal.SIG_DFL)
+        return False
+
+
+def _raise_timeout(signum, frame):
+    raise GradeTimeout()
+
+
+def publish(payload: dict, nonce: str) -> None:
+    """Send one result to the grader as a display of the private MIME type (never printed text)."""
+    from IPython.display import publish_display_data
+
+    publish_display_data({MIME: {"nonce": nonce, **payload}})

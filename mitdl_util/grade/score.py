@@ -1,0 +1,134 @@
+"""Turn what the kernel reported into scored exercises: points, and a reason for every exercise that failed.
+
+Which cell defines which name is read from the notebook's source (no execution), so that an exercise whose answer
+is missing can say why: the cell that defines it raised, timed out, killed the kernel or does not parse.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import asdict, dataclass, field
+
+from ..checks.outcomes import ERROR, NOT_ATTEMPTED, PASSED
+
+_ASSIGNED = re.compile(r"^(?:def|class)\s+(\w+)|^([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*(?:=(?!=)|\+=|-=)",
+                       re.MULTILINE)
+
+
+@dataclass
+class CellProblem:
+    """A student cell that did not run cleanly. `cell` counts every cell of the notebook from 1."""
+
+    cell: int
+    status: str  # "error" | "timeout" | "kernel_died" | "not_run"
+    message: str
+
+
+@dataclass
+class ExerciseScore:
+    exercise: str
+    status: str
+    message: str
+    points: float
+    max_points: float
+    time: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CellMap:
+    """Names bound at the top level of each code cell (index = position in the notebook, from 0)."""
+
+    bound: dict[int, set[str]] = field(default_factory=dict)
+
+    def cells_binding(self, name: str) -> list[int]:
+        return [index for index, names in sorted(self.bound.items()) if name in names]
+
+
+def bound_names(source: str) -> set[str]:
+    """Names a cell binds at top level (assignments, defs, classes, imports, loop targets); regex if it won't parse."""
+    try:
+        tree = ast.parse(_python(source))
+    except SyntaxError:
+        names = set()
+        for match in _ASSIGNED.finditer(source):
+            if match.group(1):
+                names.add(match.group(1))
+            else:
+                names.update(part.strip() for part in match.group(2).split(","))
+        return names
+    names: set[str] = set()
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue  # names inside a body are local to it
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        stack.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _python(source: str) -> str:
+    """The cell as IPython would run it (magics and shell escapes become Python)."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:
+        return source
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - fall back to the raw text
+        return source
+
+
+def cell_map(cells: list[tuple[int, str]]) -> CellMap:
+    return CellMap({index: bound_names(source) for index, source in cells})
+
+
+def missing_reason(names: list[str], cells: CellMap, problems: dict[int, CellProblem]) -> str:
+    """Why the answer(s) `names` do not exist in the kernel after the student's cells ran (one sentence per cause)."""
+    causes: dict[str, list[str]] = {}
+    for name in names:
+        binding = cells.cells_binding(name.split(".")[0])
+        failed = [problems[i] for i in binding if i in problems]
+        if not binding:
+            cause = "no cell of the notebook defines {it}"
+        elif failed:
+            cause = f"cell {failed[-1].cell}, which defines {{it}}, {_problem_words(failed[-1])}"
+        else:
+            cause = (f"cell {', '.join(str(i + 1) for i in binding)} should define {{it}}; "
+                     "was it deleted by a later cell?")
+        causes.setdefault(cause, []).append(name)
+    sentences = []
+    for cause, group in causes.items():
+        listed = ", ".join(f"`{n}`" for n in group)
+        verb, it = ("is", "it") if len(group) == 1 else ("are", "them")
+        sentences.append(f"{listed} {verb} not defined: {cause.format(it=it)}.")
+    return " ".join(sentences)
+
+
+def _problem_words(problem: CellProblem) -> str:
+    if problem.status == "timeout":
+        return f"was stopped: {problem.message}"
+    if problem.status == "kernel_died":
+        return f"made the kernel die ({problem.message})"
+    if problem.status == "not_run":
+        return f"was not run ({problem.message})"
+    return f"raised {problem.message}"
+
+
+def score(exercise_id: str, status: str, message: str, max_points: float, time: float) -> ExerciseScore:
+    """Points are all or nothing: the exercise's declared points when it passed, else 0."""
+    if status not in (PASSED, "incorrect", NOT_ATTEMPTED, ERROR):
+        status, message = ERROR, f"unknown status {status!r}: {message}"
+    return ExerciseScore(exercise_id, status, message, float(max_points) if status == PASSED else 0.0,
+                         float(max_points), round(float(time), 4))
