@@ -134,6 +134,47 @@ _DATASETS = (
         package="skimage.data.<name>()",
     ),
     Dataset(
+        name="illumination-bias",
+        title="Controlled illumination-bias benchmark for the facial-detection lab (derived from faces-ccby)",
+        version="1 (gain 0.1, gamma 2.2, 3 % dark training faces, 50 % dark training non-faces)",
+        kind="local",
+        description="Real faces from faces-ccby (all 1 214; FAST mode 480) with non-faces made as for faces-ccby, split "
+        "75/25 by a seeded permutation. A deterministic darkening x -> 0.1 * x ** 2.2 (`mitdl_util.data.bias.darken`) "
+        "is applied to 3 % of the training faces (the minority, <= 10 %) and to 50 % of the training non-faces, so "
+        "that in training 'dark' predicts 'non-face'. Every test face and test non-face appears twice: as it is and "
+        "darkened. The darkening is the only synthetic step; the recipe was fixed before the models were compared.",
+        licence="CC BY 4.0 (faces-ccby) and the scikit-image / LFW terms of the non-faces; not committed",
+        citation="Built by this kit from faces-ccby (FairFace, WACV 2021; Face Research Lab London Set, 2017); the "
+        "debiasing method it tests: A. Amini et al., Uncovering and Mitigating Algorithmic Bias through Learned "
+        "Latent Structure, AIES 2019.",
+        loader="mitdl_util.data.bias.load_illumination_bias",
+        size="1 214 faces + 1 214 non-faces, 64×64×3 (910 + 910 train, 304 + 304 test, each twice)",
+        filename="faces-ccby",
+        fallback="lfw-subset",
+        notes=(
+            "The seed decides only which images go where (split, minority, darkened non-faces); a test checks that "
+            "the same seed gives the same arrays and that the minority stays <= 10 % of training faces.",
+            "Without faces-ccby the same recipe runs on scikit-image's 100 grey LFW faces (75 train, 2 darkened).",
+            "Results: `python benchmarks/lab04_bias.py` writes benchmarks/lab04_bias.md.",
+        ),
+    ),
+    Dataset(
+        name="fairface-race-split",
+        title="FairFace race split with rare groups for the facial-detection lab (derived from faces-ccby)",
+        version="1 (rare: Black, Indian; 5 % of training faces; 20 test faces per group)",
+        kind="local",
+        description="faces-ccby's 572 race-labelled FairFace faces (fairface_b). A seeded split holds out 20 faces of each "
+        "of the 7 race groups as a balanced test set; the training set keeps every other face of the 5 majority "
+        "groups and only as many Black and Indian faces as make 5 % of training faces together (about 8 each). "
+        "As many non-faces as faces, made as for faces-ccby.",
+        licence="CC BY 4.0 (FairFace) and the scikit-image / LFW terms of the non-faces; not committed",
+        citation="K. Kärkkäinen and J. Joo, FairFace, WACV 2021.",
+        loader="mitdl_util.data.bias.load_race_split",
+        size="about 316 + 316 training images, 140 + 140 test images, 64×64×3",
+        filename="faces-ccby",
+        notes=("No offline fallback: without race-labelled faces there is nothing to measure per group.",),
+    ),
+    Dataset(
         name="mit-faces-h5",
         title="MIT 6.S191 face training data (CelebA faces + ImageNet non-faces)",
         version="unknown",

@@ -1,0 +1,161 @@
+"""Training and evaluation plumbing for lab 04 (facial detection and bias), shared by the notebook and
+`benchmarks/lab04_bias.py`. The exercises themselves (losses, sampling, probabilities, models) are passed in,
+so the notebook trains with the student's own functions and the script with the references in
+`mitdl_util.checks.lab04`. TensorFlow is imported inside the functions.
+
+Every method trains with the same batches: half faces, drawn with replacement by a probability per training face
+(uniform for the standard CNN, by true group for oversampling, by the DB-VAE's latent densities for the DB-VAE,
+recomputed every epoch), half non-faces drawn uniformly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class History:
+    """What happened per epoch: mean loss, the minority's share of the face-sampling probability, and the share
+    of minority faces among the faces actually drawn (when `minority` was given)."""
+
+    loss: list[float] = field(default_factory=list)
+    minority_probability: list[float] = field(default_factory=list)
+    minority_drawn: list[float] = field(default_factory=list)
+    probabilities: np.ndarray | None = None  # the last epoch's face-sampling probabilities
+
+
+def _require(model) -> None:
+    if model is None:
+        raise TypeError("the model is None — build it in the TODO cell above first")
+
+
+def face_logits(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N,) logits of a face classifier, or of a DB-VAE (its `encode(x)[0]`)."""
+    _require(model)
+    out = []
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size]
+        logit = model.encode(batch)[0] if hasattr(model, "encode") else model(batch, training=False)
+        out.append(np.asarray(logit).reshape(-1))
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def predict_faces(model, x: np.ndarray) -> np.ndarray:
+    """uint8 predictions, 1 = face (logit > 0)."""
+    return (face_logits(model, x) > 0).astype(np.uint8)
+
+
+def latent_means(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N, latent_dim) latent means of a DB-VAE."""
+    _require(model)
+    return np.concatenate([np.asarray(model.encode(x[s:s + batch_size])[1]) for s in range(0, len(x), batch_size)])
+
+
+def group_balance_probabilities(groups: np.ndarray) -> np.ndarray:
+    """Sampling probabilities that give every group the same total share (true-label oversampling)."""
+    groups = np.asarray(groups)
+    values, counts = np.unique(groups, return_counts=True)
+    weight = {v: 1.0 / (len(values) * c) for v, c in zip(values, counts, strict=True)}
+    return np.asarray([weight[g] for g in groups])
+
+
+def _batches(n_faces: int, n_nonfaces: int, p_faces: np.ndarray | None, batch_size: int,
+             rng: np.random.Generator):
+    half = batch_size // 2
+    steps = (n_faces + n_nonfaces) // batch_size
+    nonface_order = rng.permutation(np.resize(rng.permutation(n_nonfaces), steps * half))
+    for step in range(steps):
+        faces = rng.choice(n_faces, half, replace=True, p=p_faces)
+        yield faces, nonface_order[step * half:(step + 1) * half]
+
+
+def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 32, learning_rate: float = 5e-4,
+          seed: int = 0, loss_fn: Callable | None = None, probability_fn: Callable | None = None,
+          face_probabilities: np.ndarray | None = None, minority: np.ndarray | None = None,
+          verbose: bool = True) -> History:
+    """Train a face classifier (``loss_fn=None``: sigmoid cross-entropy on its logit) or a DB-VAE
+    (``loss_fn=debiasing_loss``) with balanced batches. Faces are drawn by ``face_probabilities`` (fixed) or, when
+    ``probability_fn`` is given, by ``probability_fn(latent_means_of_the_training_faces)`` recomputed at the start
+    of every epoch. ``minority`` (bool per training image) is only used to report the minority's share."""
+    import keras
+    import tensorflow as tf
+
+    _require(model)
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y).reshape(-1)
+    face_idx, nonface_idx = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    faces, nonfaces = x[face_idx], x[nonface_idx]
+    minority_faces = None if minority is None else np.asarray(minority)[face_idx]
+    optimizer = keras.optimizers.Adam(learning_rate)
+    debias = loss_fn is not None
+
+    @tf.function(reduce_retracing=True)
+    def step(images, labels):
+        with tf.GradientTape() as tape:
+            if debias:
+                y_logit, mu, logsigma, recon = model(images, training=True)
+                total, _ = loss_fn(images, recon, labels, y_logit, mu, logsigma)
+                loss = tf.reduce_mean(total)
+            else:
+                logits = tf.reshape(model(images, training=True), [-1])
+                loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    history = History()
+    p = face_probabilities
+    for epoch in range(epochs):
+        if probability_fn is not None:
+            p = np.asarray(probability_fn(latent_means(model, faces)), np.float64)
+            p = p / p.sum()
+        if minority_faces is not None:
+            history.minority_probability.append(float(np.sum(p[minority_faces])) if p is not None
+                                                else float(minority_faces.mean()))
+        losses, drawn = [], []
+        for f, n in _batches(len(faces), len(nonfaces), p, batch_size, rng):
+            images = np.concatenate([faces[f], nonfaces[n]])
+            labels = np.r_[np.ones(len(f), np.float32), np.zeros(len(n), np.float32)]
+            losses.append(float(step(tf.constant(images), tf.constant(labels))))
+            drawn.append(f)
+        history.loss.append(float(np.mean(losses)))
+        if minority_faces is not None:
+            history.minority_drawn.append(float(minority_faces[np.concatenate(drawn)].mean()))
+        if verbose:
+            share = f" · minority share of drawn faces {history.minority_drawn[-1]:.3f}" if minority_faces is not None else ""
+            print(f"epoch {epoch + 1}/{epochs} · loss {history.loss[-1]:.4f}{share}")
+    history.probabilities = p
+    return history
+
+
+def bias_report(model, x_test: np.ndarray, y_test: np.ndarray, groups_test: np.ndarray) -> dict:
+    """Experiment 2's numbers for one model: face recall per group, the gap, non-face accuracy, overall accuracy."""
+    pred = predict_faces(model, x_test)
+    y_test, groups_test = np.asarray(y_test).reshape(-1), np.asarray(groups_test)
+    faces = y_test == 1
+    light, dark = faces & (groups_test == "light"), faces & (groups_test == "dark")
+    report = {
+        "light_face_recall": float(np.mean(pred[light] == 1)),
+        "dark_face_recall": float(np.mean(pred[dark] == 1)),
+        "nonface_accuracy": float(np.mean(pred[~faces] == 0)),
+        "accuracy": float(np.mean(pred == y_test)),
+    }
+    report["gap"] = report["light_face_recall"] - report["dark_face_recall"]
+    return report
+
+
+def worst_group_gap(correct: np.ndarray, groups: np.ndarray) -> float:
+    """Largest minus smallest per-group mean of ``correct``."""
+    means = [np.mean(correct[groups == g]) for g in np.unique(groups)]
+    return float(max(means) - min(means))
+
+
+def permutation_floor(correct: np.ndarray, groups: np.ndarray, n: int = 1000, seed: int = 0) -> np.ndarray:
+    """Worst-group gaps when the group labels are shuffled ``n`` times: the gap that chance alone produces with
+    groups of these sizes (compare the real gap with, e.g., its 95th percentile)."""
+    rng = np.random.default_rng(seed)
+    correct, groups = np.asarray(correct), np.asarray(groups)
+    return np.asarray([worst_group_gap(correct, rng.permutation(groups)) for _ in range(n)])

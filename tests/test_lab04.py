@@ -1,0 +1,419 @@
+"""Lab 04 checks: the solutions pass; known-wrong answers are rejected with a message that says what is wrong;
+junk never crashes a check; the bias benchmarks are deterministic and keep their minority small."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mitdl_util.checks import lab04 as q
+from mitdl_util.checks.outcomes import STATUSES
+from tests.junk import answers
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+
+# ---------------------------------------------------------------- the lab's solutions, written as a student would
+def build_face_classifier(input_shape=(64, 64, 3), n_filters=12, n_outputs=1):
+    conv = dict(strides=2, padding="same", activation="relu")
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(n_filters, 5, **conv), keras.layers.BatchNormalization(),
+        keras.layers.Conv2D(2 * n_filters, 5, **conv), keras.layers.BatchNormalization(),
+        keras.layers.Conv2D(4 * n_filters, 3, **conv), keras.layers.BatchNormalization(),
+        keras.layers.Conv2D(6 * n_filters, 3, **conv), keras.layers.BatchNormalization(),
+        keras.layers.Flatten(), keras.layers.Dense(512, activation="relu"), keras.layers.Dense(n_outputs),
+    ])
+
+
+def build_decoder(latent_dim, n_filters=12):
+    up = dict(strides=2, padding="same", activation="relu")
+    return keras.Sequential([
+        keras.Input(shape=(latent_dim,)),
+        keras.layers.Dense(4 * 4 * 6 * n_filters, activation="relu"),
+        keras.layers.Reshape((4, 4, 6 * n_filters)),
+        keras.layers.Conv2DTranspose(4 * n_filters, 3, **up),
+        keras.layers.Conv2DTranspose(2 * n_filters, 3, **up),
+        keras.layers.Conv2DTranspose(n_filters, 5, **up),
+        keras.layers.Conv2DTranspose(3, 5, strides=2, padding="same", activation="sigmoid"),
+    ])
+
+
+def group_accuracy(y_true, y_pred, groups):
+    return {g: np.mean(y_pred[groups == g] == y_true[groups == g]) for g in np.unique(groups)}
+
+
+def sampling(z_mean, z_logsigma):
+    eps = tf.random.normal(shape=tf.shape(z_mean))
+    return z_mean + tf.math.exp(0.5 * z_logsigma) * eps
+
+
+def vae_loss(x, x_recon, mu, logsigma, kl_weight=0.0005):
+    latent = 0.5 * tf.reduce_sum(tf.exp(logsigma) + tf.square(mu) - 1.0 - logsigma, axis=1)
+    reconstruction = tf.reduce_mean(tf.abs(x - x_recon), axis=(1, 2, 3))
+    return kl_weight * latent + reconstruction
+
+
+def debiasing_loss(x, x_pred, y, y_logit, mu, logsigma):
+    y = tf.reshape(tf.cast(y, tf.float32), [-1])
+    y_logit = tf.reshape(y_logit, [-1])
+    class_loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=y_logit)
+    face = tf.cast(tf.equal(y, 1), tf.float32)
+    return tf.reduce_mean(class_loss + face * vae_loss(x, x_pred, mu, logsigma)), class_loss
+
+
+def sample_probabilities(mu, bins=10, smoothing_fac=0.001, combine="max"):
+    logs = np.zeros(mu.shape)
+    for i in range(mu.shape[1]):
+        density, edges = np.histogram(mu[:, i], bins=bins, density=True)
+        which = np.clip(np.searchsorted(edges, mu[:, i], side="right") - 1, 0, bins - 1)
+        smoothed = (density + smoothing_fac) / np.sum(density + smoothing_fac)
+        p = 1 / smoothed[which]
+        logs[:, i] = np.log(p / p.sum())
+    w = logs.max(axis=1) if combine == "max" else logs.sum(axis=1)
+    w = np.exp(w - w.max())
+    return w / w.sum()
+
+
+class DB_VAE(keras.Model):
+    def __init__(self, latent_dim, n_filters=12):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder = build_face_classifier(n_filters=n_filters, n_outputs=2 * latent_dim + 1)
+        self.decoder = build_decoder(latent_dim, n_filters)
+
+    def encode(self, x):
+        out = self.encoder(x)
+        d = self.latent_dim
+        return out[:, :1], out[:, 1:d + 1], out[:, d + 1:]
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def call(self, x):
+        y_logit, mu, logsigma = self.encode(x)
+        return y_logit, mu, logsigma, self.decode(sampling(mu, logsigma))
+
+
+class OverlapVAE(DB_VAE):
+    def encode(self, x):
+        out = self.encoder(x)
+        d = self.latent_dim
+        return out[:, :1], out[:, 1:d + 1], out[:, d:2 * d]
+
+
+class SwappedVAE(DB_VAE):
+    def encode(self, x):
+        out = self.encoder(x)
+        d = self.latent_dim
+        return out[:, :1], out[:, d + 1:], out[:, 1:d + 1]
+
+
+class MeanDecodingVAE(DB_VAE):
+    def call(self, x):
+        y_logit, mu, logsigma = self.encode(x)
+        return y_logit, mu, logsigma, self.decode(mu)
+
+
+class ThreeOutputVAE(DB_VAE):
+    def call(self, x):
+        y_logit, mu, logsigma = self.encode(x)
+        return y_logit, mu, self.decode(sampling(mu, logsigma))
+
+
+SOLUTIONS = {
+    "build_face_classifier": (build_face_classifier,),
+    "group_accuracy": (group_accuracy,),
+    "sampling": (sampling,),
+    "vae_loss": (vae_loss,),
+    "debiasing_loss": (debiasing_loss,),
+    "build_decoder": (build_decoder,),
+    "DB_VAE": (DB_VAE,),
+    "sample_probabilities": (sample_probabilities,),
+}
+
+
+# ---------------------------------------------------------------- known-wrong answers
+def _vae(recon="l1", kl_sign=1.0, weight_on="kl"):
+    def loss(x, x_recon, mu, logsigma, kl_weight=0.0005):
+        kl = kl_sign * 0.5 * tf.reduce_sum(tf.exp(logsigma) + mu ** 2 - 1 - logsigma, axis=1)
+        if recon == "l1":
+            rec = tf.reduce_mean(tf.abs(x - x_recon), axis=(1, 2, 3))
+        elif recon == "batch":
+            rec = tf.reduce_mean(tf.abs(x - x_recon))
+        else:
+            rec = tf.reduce_mean(tf.square(x - x_recon), axis=(1, 2, 3))
+        return kl_weight * kl + rec if weight_on == "kl" else kl + rec
+    return loss
+
+
+def _textbook_kl_without_minus(x, x_recon, mu, logsigma, kl_weight=0.0005):
+    kl = 0.5 * tf.reduce_sum(1 + logsigma - mu ** 2 - tf.exp(logsigma), axis=1)
+    return kl_weight * kl + tf.reduce_mean(tf.abs(x - x_recon), axis=(1, 2, 3))
+
+
+def _lecture_debiasing(x, x_pred, y, y_logit, mu, logsigma):  # the slide's code: B×B broadcast
+    vae = vae_loss(x, x_pred, mu, logsigma)
+    class_loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, tf.float32), logits=y_logit)
+    face = tf.cast(tf.equal(y, 1), tf.float32)
+    return tf.reduce_mean(class_loss + face * vae), class_loss
+
+
+def _broadcast_unreduced(x, x_pred, y, y_logit, mu, logsigma):
+    vae = vae_loss(x, x_pred, mu, logsigma)
+    class_loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, tf.float32), logits=y_logit)
+    return class_loss + tf.cast(tf.equal(y, 1), tf.float32) * vae, class_loss
+
+
+def _vae_for_all(x, x_pred, y, y_logit, mu, logsigma):
+    y, y_logit = tf.reshape(tf.cast(y, tf.float32), [-1]), tf.reshape(y_logit, [-1])
+    class_loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=y_logit)
+    return class_loss + vae_loss(x, x_pred, mu, logsigma), class_loss
+
+
+def _probabilities(variant):
+    def probabilities(mu, bins=10, smoothing_fac=0.001, combine="max"):
+        if variant == "whole":
+            density, edges = np.histogram(mu, bins=bins, density=True)
+            which = np.clip(np.searchsorted(edges, mu, side="right") - 1, 0, bins - 1)
+            smoothed = (density + smoothing_fac) / np.sum(density + smoothing_fac)
+            p = 1 / smoothed[which]
+            p = p / p.sum(axis=0)
+            w = p.max(axis=1) if combine == "max" else np.prod(p, axis=1)
+            return w / w.sum()
+        per_dim = []
+        for i in range(mu.shape[1]):
+            density, edges = np.histogram(mu[:, i], bins=bins, density=True)
+            which = np.clip(np.searchsorted(edges, mu[:, i], side="right") - 1, 0, bins - 1)
+            smoothed = (density + smoothing_fac) / np.sum(density + smoothing_fac)
+            p = 1 / smoothed[which]
+            per_dim.append(p / p.sum())
+        p = np.stack(per_dim, axis=1)
+        if variant == "unnormalized":
+            return p.max(axis=1) if combine == "max" else np.exp(np.log(p).sum(axis=1))
+        if variant == "naive_product":
+            w = p.max(axis=1) if combine == "max" else np.prod(p, axis=1)
+            return w / w.sum()
+        if variant == "always_max":
+            w = p.max(axis=1)
+            return w / w.sum()
+        raise ValueError(variant)
+    return probabilities
+
+
+def _classifier_with_sigmoid(input_shape=(64, 64, 3), n_filters=12):
+    model = build_face_classifier(input_shape, n_filters)
+    return keras.Sequential([keras.Input(shape=input_shape), *model.layers[:-1], keras.layers.Dense(1, "sigmoid")])
+
+
+def _classifier_without_strides(input_shape=(64, 64, 3), n_filters=12):
+    layers = []
+    for filters, size in ((n_filters, 5), (2 * n_filters, 5), (4 * n_filters, 3), (6 * n_filters, 3)):
+        layers += [keras.layers.Conv2D(filters, size, padding="same", activation="relu"),
+                   keras.layers.BatchNormalization()]
+    return keras.Sequential([keras.Input(shape=input_shape), *layers, keras.layers.Flatten(),
+                             keras.layers.Dense(512, activation="relu"), keras.layers.Dense(1)])
+
+
+def _decoder_relu(latent_dim, n_filters=12):
+    model = build_decoder(latent_dim, n_filters)
+    return keras.Sequential([keras.Input(shape=(latent_dim,)), *model.layers[:-1],
+                             keras.layers.Conv2DTranspose(3, 5, strides=2, padding="same", activation="relu")])
+
+
+def _decoder_no_strides(latent_dim, n_filters=12):
+    return keras.Sequential([
+        keras.Input(shape=(latent_dim,)), keras.layers.Dense(4 * 4 * 6 * n_filters, activation="relu"),
+        keras.layers.Reshape((4, 4, 6 * n_filters)),
+        *[keras.layers.Conv2DTranspose(f, k, padding="same", activation="relu")
+          for f, k in ((4 * n_filters, 3), (2 * n_filters, 3), (n_filters, 5))],
+        keras.layers.Conv2DTranspose(3, 5, padding="same", activation="sigmoid")])
+
+
+WRONG = [
+    ("build_face_classifier", (_classifier_with_sigmoid,), "output the raw logit"),
+    ("build_face_classifier", (_classifier_without_strides,), "strides"),
+    ("build_face_classifier", (lambda input_shape=(64, 64, 3), n_filters=12: build_face_classifier((64, 64, 3), 12),),
+     "expected (None, 32, 32, 3)"),
+    ("group_accuracy", (lambda t, p, g: {k: np.mean(p == t) for k in np.unique(g)},), "overall accuracy"),
+    ("group_accuracy", (lambda t, p, g: {k: np.sum((p == t) & (g == k)) for k in np.unique(g)},), "counts"),
+    ("group_accuracy", (lambda t, p, g: {k: np.sum((p == t) & (g == k)) / len(g) for k in np.unique(g)},),
+     "whole test set"),
+    ("group_accuracy", (lambda t, p, g: {k: np.mean(p[g == k] != t[g == k]) for k in np.unique(g)},), "error rates"),
+    ("group_accuracy", (lambda t, p, g: np.mean(p == t),), "expected a dict"),
+    ("sampling", (lambda m, s: m + tf.exp(s) * tf.random.normal(tf.shape(m)),), "exp(0.5 · z_logsigma)"),
+    ("sampling", (lambda m, s: m + s * tf.random.normal(tf.shape(m)),), "z_logsigma itself"),
+    ("sampling", (lambda m, s: m + tf.exp(0.5 * s) * tf.random.normal(tf.shape(m)[1:]),), "same ε for every sample"),
+    ("sampling", (lambda m, s: m,), "without noise"),
+    ("sampling", (lambda m, s: m + tf.exp(0.5 * s) * tf.random.uniform(tf.shape(m)),), "standard normal"),
+    ("vae_loss", (_vae(kl_sign=-1.0),), "wrong sign"),
+    ("vae_loss", (_textbook_kl_without_minus,), "wrong sign"),
+    ("vae_loss", (_vae(recon="batch"),), "whole batch"),
+    ("vae_loss", (_vae(recon="l2"),), "squared error"),
+    ("vae_loss", (_vae(weight_on="none"),), "ignores `kl_weight`"),
+    ("vae_loss", (lambda x, xr, mu, ls, kl_weight=0.0005: tf.reduce_mean(_vae()(x, xr, mu, ls, kl_weight)),),
+     "shape ()"),
+    ("debiasing_loss", (_lecture_debiasing,), "B×B"),
+    ("debiasing_loss", (_broadcast_unreduced,), "B×B"),
+    ("debiasing_loss", (_vae_for_all,), "face indicator"),
+    ("debiasing_loss", (lambda *a: debiasing_loss(*a)[0],), "expected a pair"),
+    ("build_decoder", (_decoder_relu,), "sigmoid"),
+    ("build_decoder", (_decoder_no_strides,), "strides=(1, 1)"),
+    ("DB_VAE", (OverlapVAE,), "without overlap"),
+    ("DB_VAE", (SwappedVAE,), "log-variances as `z_mean`"),
+    ("DB_VAE", (MeanDecodingVAE,), "*sampled* z"),
+    ("DB_VAE", (ThreeOutputVAE,), "four outputs"),
+    ("DB_VAE", (DB_VAE(4),), "not an instance"),
+    ("sample_probabilities", (_probabilities("whole"),), "one histogram over the whole latent"),
+    ("sample_probabilities", (_probabilities("unnormalized"),), "sum to"),
+    ("sample_probabilities", (_probabilities("naive_product"),), "underflows"),
+    ("sample_probabilities", (_probabilities("always_max"),), "ignores `combine`"),
+]
+
+
+@pytest.mark.parametrize("name", sorted(SOLUTIONS))
+def test_solution_passes(name):
+    result = getattr(q, name).evaluate(*SOLUTIONS[name])
+    assert result, result.message
+
+
+@pytest.mark.parametrize("name, answer, fragment", WRONG, ids=[f"{n}-{i}" for i, (n, *_) in enumerate(WRONG)])
+def test_known_wrong_answer_is_rejected_with_a_reason(name, answer, fragment):
+    result = getattr(q, name).evaluate(*answer)
+    assert result.status == "incorrect", result
+    assert fragment in result.message, result.message
+
+
+def test_every_exercise_has_at_least_two_known_wrong_answers():
+    counts = {ex.name: sum(1 for n, *_ in WRONG if n == ex.name) for ex in q.EXERCISES}
+    counts.pop("face_accuracy")  # tested below with trained and untrained models
+    assert all(c >= 2 for c in counts.values()), counts
+
+
+@pytest.mark.parametrize("exercise", q.EXERCISES, ids=lambda ex: ex.name)
+def test_untouched_stub_is_not_attempted(exercise):
+    """The lab ships `name = None  # TODO` and functions raising NotImplementedError: both are 'not attempted'."""
+    def stub(*args, **kwargs):
+        raise NotImplementedError("TODO")
+
+    assert exercise.evaluate(*[None] * len(exercise.params)).status == "not_attempted"
+    if exercise.name in SOLUTIONS and exercise.name != "DB_VAE":
+        assert exercise.evaluate(stub).status == "not_attempted"
+
+
+def test_db_vae_with_stub_methods_is_not_attempted():
+    class Stub(DB_VAE):
+        def encode(self, x):
+            raise NotImplementedError("TODO: encode")
+
+    assert q.DB_VAE.evaluate(Stub).status == "not_attempted"
+
+
+def _blob_faces(rng, n=60):
+    """Tiny separable data: bright-centre 'faces' vs dark-centre 'non-faces' (for face_accuracy's plumbing)."""
+    x = rng.random((2 * n, 64, 64, 3)).astype(np.float32) * 0.5
+    x[:n, 16:48, 16:48] += 0.5
+    y = np.r_[np.ones(n), np.zeros(n)].astype(np.uint8)
+    return x, y
+
+
+def test_face_accuracy_measures_the_model_itself():
+    rng = np.random.default_rng(0)
+    x, y = _blob_faces(rng)
+    keras.utils.set_random_seed(0)
+    model = q.REFERENCES["build_face_classifier"](n_filters=4)
+    untrained = q.face_accuracy.evaluate(model, x, y)
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=6, batch_size=20, verbose=0)
+    assert q.face_accuracy.evaluate(model, x, y), "a model that separates the blobs should pass"
+    assert untrained.status == "incorrect" and "balanced accuracy" in untrained.message
+    assert "expected shape (N, 64, 64, 3)" in q.face_accuracy.evaluate(model, x[..., :1], y).message
+    assert "in [0, 1]" in q.face_accuracy.evaluate(model, x * 255, y).message
+    assert "whole held-out test set" in q.face_accuracy.evaluate(model, x[:30], y[:30]).message
+    assert "labels 0" in q.face_accuracy.evaluate(model, x, y * 3).message
+    assert "trained `keras.Model`" in q.face_accuracy.evaluate(0.97, x, y).message
+
+
+def test_reference_db_vae_passes_its_own_check():
+    assert q.DB_VAE.evaluate(q.reference_db_vae_class())
+
+
+def test_product_in_log_space_matches_the_plain_product_where_it_does_not_underflow():
+    mu = np.random.default_rng(1).normal(size=(50, 3))
+    p = q._inverse_densities(mu, 10, 0.001)
+    plain = p.prod(axis=1) / p.prod(axis=1).sum()
+    assert np.allclose(q._sample_probabilities(mu, combine="product"), plain)
+    assert np.isclose(q._sample_probabilities(mu).sum(), 1.0)
+
+
+def test_rare_latent_values_get_higher_probability():
+    mu = np.random.default_rng(2).normal(size=(400, 2))
+    mu[:5, 1] = 6.0
+    for combine in ("max", "product"):
+        p = q._sample_probabilities(mu, combine=combine)
+        assert p[:5].min() > np.median(p) * 5
+
+
+# ---------------------------------------------------------------- junk never crashes a check
+JUNK_EXAMPLES = 50
+NON_MODEL = [q.group_accuracy, q.sampling, q.vae_loss, q.debiasing_loss, q.sample_probabilities, q.face_accuracy,
+             q.DB_VAE]
+
+
+@pytest.mark.parametrize("exercise", NON_MODEL, ids=lambda ex: ex.name)
+def test_check_survives_junk(exercise):
+    tried = []
+
+    @settings(max_examples=JUNK_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.tuples(*[answers for _ in exercise.params]))
+    def throw(junk):
+        result = exercise.evaluate(*junk)
+        assert result.status in STATUSES
+        assert "the check itself failed" not in result.message, result.message
+        tried.append(junk)
+
+    throw()
+    assert len(tried) >= JUNK_EXAMPLES
+
+
+# ---------------------------------------------------------------- the bias benchmarks
+def test_illumination_benchmark_is_deterministic_and_keeps_the_minority_small():
+    from mitdl_util.data import bias
+
+    a = bias.load_illumination_bias(seed=3, source="lfw_subset", verbose=False)
+    b = bias.load_illumination_bias(seed=3, source="lfw_subset", verbose=False)
+    c = bias.load_illumination_bias(seed=4, source="lfw_subset", verbose=False)
+    assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.x_test, b.x_test)
+    assert np.array_equal(a.minority_train, b.minority_train)
+    assert not np.array_equal(a.x_train, c.x_train)
+    faces = a.y_train == 1
+    assert 0 < a.minority_train[faces].mean() <= 0.10
+    assert not a.minority_train[~faces].any()
+    dark_nonfaces = (a.groups_train == "dark") & ~faces
+    assert dark_nonfaces.sum() / (~faces).sum() >= 0.4  # "dark" predicts "non-face" in training
+    # every test image appears as it is and darkened
+    for pair in np.unique(a.pair_test):
+        idx = np.flatnonzero(a.pair_test == pair)
+        assert sorted(a.groups_test[idx]) == ["dark", "light"]
+        light, dark = idx[a.groups_test[idx] == "light"][0], idx[a.groups_test[idx] == "dark"][0]
+        assert np.allclose(a.x_test[dark], bias.darken(a.x_test[light]))
+    with pytest.raises(ValueError):
+        bias.load_illumination_bias(seed=0, source="lfw_subset", minority_share=0.2, verbose=False)
+
+
+def test_race_split_keeps_rare_groups_rare_and_the_test_set_balanced():
+    from mitdl_util.data import bias
+
+    try:
+        data = bias.load_race_split(seed=0, verbose=False)
+    except Exception as exc:  # faces-ccby is absent for users
+        pytest.skip(str(exc))
+    again = bias.load_race_split(seed=0, verbose=False)
+    assert np.array_equal(data.x_train, again.x_train)
+    faces = data.y_train == 1
+    assert 0.03 <= data.minority_train[faces].mean() <= 0.07
+    groups, counts = np.unique(data.groups_test[data.y_test == 1], return_counts=True)
+    assert len(groups) == 7 and set(counts) == {bias.TEST_PER_GROUP}
