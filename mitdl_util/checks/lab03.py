@@ -319,7 +319,7 @@ def _judge_train_step(train_step) -> None:
         if loss is None:
             raise Incorrect(f"`train_step` returned None for {label} — return the loss.")
         array = _as_array_or_none(loss)
-        if array is None or not np.issubdtype(array.dtype, np.number):
+        if array is None or not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
             raise Incorrect(f"`train_step` returned {describe(loss)} for {label}; expected the scalar loss.")
         if array.shape == (batch,):
             raise Incorrect(f"`train_step` returned one loss per image (shape {array.shape}); average them into "
