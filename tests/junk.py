@@ -15,7 +15,13 @@ containers = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_s
                                                            st.tuples(inner, inner),
                                                            st.dictionaries(st.text(max_size=8), inner, max_size=4)),
                           max_leaves=8)
-values = st.one_of(scalars, arrays, containers, st.just(object()), st.just(np.array([object()])))
+# Dicts and lists shaped like real answers (lab02's feature-map dict, lists of maps) with junk inside.
+answer_shaped = st.one_of(
+    st.dictionaries(st.sampled_from(["sharpen", "edge", "strong_edge", "x"]),
+                    st.one_of(st.none(), st.integers(), arrays, st.just(np.zeros((254, 254)))), max_size=4),
+    st.lists(st.one_of(arrays, st.just(np.zeros((7, 7)))), max_size=4),
+)
+values = st.one_of(scalars, arrays, containers, answer_shaped, st.just(object()), st.just(np.array([object()])))
 
 
 @st.composite

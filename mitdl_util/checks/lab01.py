@@ -81,9 +81,9 @@ def _judge_task_type(answers) -> None:
     if not isinstance(answers, dict):
         raise Incorrect(f"`answers` is {describe(answers)}; expected a dict from task name to "
                         "'regression' or 'classification'.")
-    if answers and all(v == "?" for v in answers.values()):
+    if answers and all(isinstance(v, str) and v == "?" for v in answers.values()):
         raise NotAttempted("`answers` still holds only \"?\": replace each with 'regression' or 'classification'.")
-    missing = [k for k in TASKS if k not in answers or answers[k] == "?"]
+    missing = [k for k in TASKS if k not in answers or (isinstance(answers[k], str) and answers[k] == "?")]
     extra = [str(k) for k in answers if k not in TASKS]
     if extra:
         raise Incorrect(f"`answers` has unknown task names {extra}; use the names listed: {list(TASKS)}.")
