@@ -1,0 +1,170 @@
+"""The way a student meets the kit: JupyterLab on 127.0.0.1, each solution notebook opened in headless Chromium,
+"Run All Cells" clicked in the menu, the notebook saved, and its outputs inspected — no error output, no wall of
+TensorFlow log lines, plots shown, equations rendered. A screenshot per notebook lands in build/ui-screenshots/.
+
+Needs Debian's chromium (`apt-get install chromium`, done by .ci/run) and the playwright package (requirements.txt);
+skipped where either is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+SCREENSHOTS = ROOT / "build" / "ui-screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TOKEN = "mitdl-ui-test"
+LOG_NOISE = re.compile(r"^[IWE]\d{4} |oneDNN custom operations|absl::InitializeLog|cuda_platform", re.M)
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"]
+# JupyterLab settings for a quiet, deterministic session: no news pop-up, no autosave, every cell in the DOM.
+SETTINGS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+}
+
+pytestmark = [pytest.mark.notebook, pytest.mark.ui]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    work = tmp_path_factory.mktemp("ui")
+    (work / "solutions").mkdir()
+    for path in SOLUTIONS:  # copies: the browser session must never write to the repository's notebooks
+        shutil.copy(path, work / "solutions" / path.name)
+    settings = work / "settings"
+    for plugin, values in SETTINGS.items():  # user settings: <dir>/<package>/<plugin>.jupyterlab-settings
+        package, name = plugin.split(":")
+        (settings / package).mkdir(parents=True, exist_ok=True)
+        (settings / package / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
+    env = {**os.environ, "MITDL_FAST": "1", "MITDL_STRICT_CHECKS": "1", "JUPYTERLAB_SETTINGS_DIR": str(settings)}
+    env.pop("MPLBACKEND", None)  # plots must render inline, as students see them
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.port={port}",
+         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={work}",
+         "--LabApp.news_url=", "--ServerApp.open_browser=False", "--allow-root"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+            break
+        except OSError:
+            if time.time() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail("JupyterLab did not start on 127.0.0.1 within 60 s")
+            time.sleep(0.5)
+    yield url, work
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(lab_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook on screen (one per fresh workspace)
+
+
+def _prompts(page) -> list[str]:
+    return page.eval_on_selector_all(f"{NOTEBOOK} .jp-CodeCell .jp-InputPrompt",
+                                     "els => els.map(e => e.textContent.trim())")
+
+
+def _status(page) -> str | None:
+    return page.get_attribute(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator", "data-status")
+
+
+def _wait_for_run_all(page, name: str, limit: float = 300) -> bool:
+    """Wait for "Run All" to finish. True when every code cell ran, or the run stopped at an error (the saved
+    notebook is checked afterwards); False when the run stalled without an error (e.g. the click came too early)."""
+    deadline, quiet = time.time() + limit, 0
+    stderr = f"{NOTEBOOK} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+    while time.time() < deadline:
+        prompts = _prompts(page)
+        idle = _status(page) == "idle"
+        if prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts) and idle:
+            return True
+        quiet = quiet + 1 if idle and "[*]:" not in prompts else 0
+        if quiet >= 15:
+            return page.locator(stderr).count() > 0
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"{name}: cells still running after {limit:.0f} s: {_prompts(page)}")
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_run_all_cells_in_jupyterlab(path, lab_server, browser):
+    url, work = lab_server
+    saved = work / "solutions" / path.name
+    before = saved.stat().st_mtime
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    try:
+        # A fresh workspace (`?reset`) so no notebook from an earlier test is open beside this one.
+        page.goto(f"{url}/lab/workspaces/ui-{path.stem}/tree/solutions/{path.name}?reset&token={TOKEN}")
+        page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=60_000)
+        page.wait_for_function(f"() => document.querySelector('{NOTEBOOK} .jp-Notebook-ExecutionIndicator')"
+                               "?.getAttribute('data-status') === 'idle'", timeout=60_000)
+        for _attempt in range(3):  # a click can land before JupyterLab is ready for it: then nothing runs; retry
+            page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
+            page.click("li.lm-Menu-item[data-command='runmenu:run-all']")
+            if _wait_for_run_all(page, path.name):
+                break
+        math = page.locator(f"{NOTEBOOK} mjx-container").count()
+        page.keyboard.press("Control+s")
+        for _ in range(60):
+            if saved.stat().st_mtime != before:
+                break
+            page.wait_for_timeout(500)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{path.stem}.png"))
+    finally:
+        page.close()
+
+    nb = nbformat.read(saved, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    errors = [(i, o.ename, o.evalue[:200]) for i, c in enumerate(code) for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{path.name}: error outputs in the browser run: {errors}"
+    never_ran = [i for i, c in enumerate(code) if c.execution_count is None]
+    assert not never_ran, f"{path.name}: code cells {never_ran} never ran"
+    noise = [i for i, c in enumerate(code) for o in c.outputs
+             if o.output_type == "stream" and o.name == "stderr" and LOG_NOISE.search(o.text)]
+    assert not noise, f"{path.name}: TensorFlow log lines shown to the student in cells {noise}"
+    images = sum(1 for c in code for o in c.outputs if "image/png" in o.get("data", {}))
+    plotting = sum("plt.show()" in c.source or "plot." in c.source for c in code)
+    assert images >= 1 or plotting == 0, f"{path.name}: plots were drawn but none showed"
+    has_math = any(re.search(r"\$[^$]+\$", c.source) for c in nb.cells if c.cell_type == "markdown")
+    assert math > 0 or not has_math, f"{path.name}: equations did not render"
