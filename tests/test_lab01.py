@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from mitdl_util import lecture
 from mitdl_util.checks import lab01 as q
+from tests.exercise_tables import exercise_table_tests
 
 W = np.array([0.299, 0.587, 0.114])
 RIGHT_TASKS = {"president": "classification", "steering_angle": "regression", "age": "regression",
@@ -63,34 +63,8 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize("name", sorted(SOLUTIONS))
-def test_solution_passes(name):
-    result = getattr(q, name).evaluate(*SOLUTIONS[name])
-    assert result, result.message
-
-
-@pytest.mark.parametrize("name, answer, fragment", WRONG, ids=[f"{n}-{i}" for i, (n, *_) in enumerate(WRONG)])
-def test_known_wrong_answer_is_rejected_with_a_reason(name, answer, fragment):
-    result = getattr(q, name).evaluate(*answer)
-    assert result.status == "incorrect", result
-    assert fragment in result.message
-
-
-def test_every_exercise_has_at_least_two_known_wrong_answers():
-    counts = {ex.name: sum(1 for n, *_ in WRONG if n == ex.name) for ex in q.EXERCISES}
-    assert all(c >= 2 for c in counts.values()), counts
-
-
-@pytest.mark.parametrize("exercise", q.EXERCISES, ids=lambda ex: ex.name)
-def test_untouched_stub_is_not_attempted(exercise):
-    """The lab ships `name = None  # TODO` and functions raising NotImplementedError: both are 'not attempted'."""
-    def stub(*args):
-        raise NotImplementedError("TODO")
-
-    stubs = [None] * len(exercise.params)
-    assert exercise.evaluate(*stubs).status == "not_attempted"
-    if len(exercise.params) == 1 and callable(SOLUTIONS[exercise.name][0]):
-        assert exercise.evaluate(stub).status == "not_attempted"
+test_solution_passes, test_known_wrong_answer_is_rejected, test_enough_known_wrong_answers, \
+    test_untouched_stub_is_not_attempted = exercise_table_tests(q, SOLUTIONS, WRONG)
 
 
 def test_unanswered_quiz_is_not_attempted():

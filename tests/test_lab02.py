@@ -11,6 +11,7 @@ import pytest
 
 from mitdl_util import lecture
 from mitdl_util.checks import lab02 as q
+from tests.exercise_tables import exercise_table_tests
 
 
 # ---------------------------------------------------------------- student-style answers (loops, as a student writes)
@@ -104,12 +105,6 @@ SOLUTIONS = [
     (q.conv2d_fast, fast_by_kernel_entries),
     (q.conv_layer, student_conv_layer),
 ]
-
-
-@pytest.mark.parametrize("exercise, answer", SOLUTIONS, ids=[e.name for e, _ in SOLUTIONS])
-def test_student_style_solutions_pass(exercise, answer):
-    result = exercise.evaluate(answer)
-    assert result.status == "passed", result.message
 
 
 @pytest.mark.parametrize("exercise", [e for e in q.EXERCISES if hasattr(e, "reference")], ids=lambda e: e.name)
@@ -210,26 +205,10 @@ WRONG_VALUES = [
     (q.conv_params, lambda: 896 * 30 * 30, "does not depend on the image size"),
 ]
 
-
-@pytest.mark.parametrize("exercise, answer, expected", WRONG, ids=[f"{e.name}-{m}" for e, _, m in WRONG])
-def test_known_wrong_functions_are_rejected_with_a_specific_message(exercise, answer, expected):
-    result = exercise.evaluate(answer)
-    assert result.status == "incorrect", result
-    assert expected in result.message, result.message
-
-
-@pytest.mark.parametrize("exercise, make, expected", WRONG_VALUES, ids=[f"{e.name}-{m}" for e, _, m in WRONG_VALUES])
-def test_known_wrong_values_are_rejected_with_a_specific_message(exercise, make, expected):
-    result = exercise.evaluate(make())
-    assert result.status == "incorrect", result
-    assert expected in result.message, result.message
-
-
-def test_every_exercise_has_at_least_two_known_wrong_answers():
-    counts = {e.name: 0 for e in q.EXERCISES}
-    for exercise, *_ in WRONG + WRONG_VALUES:
-        counts[exercise.name] += 1
-    assert all(n >= 2 for n in counts.values()), counts
+test_solution_passes, test_known_wrong_answer_is_rejected, test_enough_known_wrong_answers, \
+    test_untouched_stub_is_not_attempted = exercise_table_tests(
+        q, {exercise.name: (answer,) for exercise, answer in SOLUTIONS},
+        [(e.name, (answer,), m) for e, answer, m in WRONG] + [(e.name, (make(),), m) for e, make, m in WRONG_VALUES])
 
 
 def test_messages_never_show_the_expected_answer():
@@ -243,22 +222,7 @@ def test_hard_coding_the_slide_example_fails():
     assert result.status == "incorrect"
 
 
-# ---------------------------------------------------------------- stubs, crashes, junk
-def stub(*args, **kwargs):
-    raise NotImplementedError("TODO: fill me in")
-
-
-@pytest.mark.parametrize("exercise", q.EXERCISES, ids=lambda e: e.name)
-def test_none_is_not_attempted(exercise):
-    result = exercise.evaluate(*([None] * len(exercise.params)))
-    assert result.status == "not_attempted", result
-
-
-@pytest.mark.parametrize("exercise", [e for e in q.EXERCISES if hasattr(e, "reference")], ids=lambda e: e.name)
-def test_not_implemented_stub_is_not_attempted(exercise):
-    assert exercise.evaluate(stub).status == "not_attempted"
-
-
+# ---------------------------------------------------------------- crashes
 def test_a_crash_inside_the_students_function_names_the_line():
     result = q.conv2d.evaluate(raising_conv2d)
     assert result.status == "error"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mitdl_util.checks import lab04 as q
+from tests.exercise_tables import exercise_table_tests
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
@@ -270,34 +271,8 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize("name", sorted(SOLUTIONS))
-def test_solution_passes(name):
-    result = getattr(q, name).evaluate(*SOLUTIONS[name])
-    assert result, result.message
-
-
-@pytest.mark.parametrize("name, answer, fragment", WRONG, ids=[f"{n}-{i}" for i, (n, *_) in enumerate(WRONG)])
-def test_known_wrong_answer_is_rejected_with_a_reason(name, answer, fragment):
-    result = getattr(q, name).evaluate(*answer)
-    assert result.status == "incorrect", result
-    assert fragment in result.message, result.message
-
-
-def test_every_exercise_has_at_least_two_known_wrong_answers():
-    counts = {ex.name: sum(1 for n, *_ in WRONG if n == ex.name) for ex in q.EXERCISES}
-    counts.pop("face_accuracy")  # tested below with trained and untrained models
-    assert all(c >= 2 for c in counts.values()), counts
-
-
-@pytest.mark.parametrize("exercise", q.EXERCISES, ids=lambda ex: ex.name)
-def test_untouched_stub_is_not_attempted(exercise):
-    """The lab ships `name = None  # TODO` and functions raising NotImplementedError: both are 'not attempted'."""
-    def stub(*args, **kwargs):
-        raise NotImplementedError("TODO")
-
-    assert exercise.evaluate(*[None] * len(exercise.params)).status == "not_attempted"
-    if exercise.name in SOLUTIONS and exercise.name != "DB_VAE":
-        assert exercise.evaluate(stub).status == "not_attempted"
+test_solution_passes, test_known_wrong_answer_is_rejected, test_enough_known_wrong_answers, \
+    test_untouched_stub_is_not_attempted = exercise_table_tests(q, SOLUTIONS, WRONG, tested_elsewhere=("face_accuracy",))
 
 
 def test_db_vae_with_stub_methods_is_not_attempted():

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mitdl_util.checks import lab05 as q
+from tests.exercise_tables import exercise_table_tests
 
 
 # ---------------------------------------------------------------- solutions, written as a student would
@@ -170,31 +171,9 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize("name", sorted(SOLUTIONS))
-def test_solution_passes(name):
-    result = getattr(q, name).evaluate(SOLUTIONS[name])
-    assert result, result.message
-
-
-@pytest.mark.parametrize("name, answer, fragment", WRONG, ids=[f"{n}-{i}" for i, (n, *_) in enumerate(WRONG)])
-def test_known_wrong_answer_is_rejected_with_a_reason(name, answer, fragment):
-    result = getattr(q, name).evaluate(answer)
-    assert result.status == "incorrect", result
-    assert fragment in result.message, result.message
-
-
-def test_every_exercise_has_at_least_two_known_wrong_answers():
-    counts = {ex.name: sum(1 for n, *_ in WRONG if n == ex.name) for ex in q.EXERCISES}
-    assert len(counts) == 6 and all(c >= 2 for c in counts.values()), counts
-
-
-@pytest.mark.parametrize("exercise", q.EXERCISES, ids=lambda ex: ex.name)
-def test_untouched_stub_is_not_attempted(exercise):
-    def stub(*args):
-        raise NotImplementedError("TODO")
-
-    assert exercise.evaluate(None).status == "not_attempted"
-    assert exercise.evaluate(stub).status == "not_attempted"
+test_solution_passes, test_known_wrong_answer_is_rejected, test_enough_known_wrong_answers, \
+    test_untouched_stub_is_not_attempted = exercise_table_tests(q, {name: (answer,) for name, answer in SOLUTIONS.items()},
+    [(name, (answer,), fragment) for name, answer, fragment in WRONG])
 
 
 def test_mean_iou_message_states_the_convention():

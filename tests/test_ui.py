@@ -109,6 +109,19 @@ def _status(page) -> str | None:
     return page.get_attribute(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator", "data-status")
 
 
+def _accept_dialogs(page) -> list[str]:
+    """Accept any modal dialog (e.g. "Select Kernel" when the kernel starts slowly); return what they said."""
+    said = []
+    for _ in range(5):
+        dialog = page.locator(".jp-Dialog")
+        if not dialog.count():
+            break
+        said.append(" ".join(dialog.first.inner_text().split())[:200])
+        page.locator(".jp-Dialog .jp-mod-accept").first.click()
+        page.wait_for_timeout(500)
+    return said
+
+
 def _wait_for_run_all(page, name: str, limit: float = 300) -> bool:
     """Wait for "Run All" to finish. True when every code cell ran, or the run stopped at an error (the saved
     notebook is checked afterwards); False when the run stalled without an error (e.g. the click came too early)."""
@@ -138,7 +151,9 @@ def test_run_all_cells_in_jupyterlab(path, lab_server, browser):
         page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=60_000)
         page.wait_for_function(f"() => document.querySelector('{NOTEBOOK} .jp-Notebook-ExecutionIndicator')"
                                "?.getAttribute('data-status') === 'idle'", timeout=60_000)
+        dialogs = []
         for _attempt in range(3):  # a click can land before JupyterLab is ready for it: then nothing runs; retry
+            dialogs += _accept_dialogs(page)
             page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
             page.click("li.lm-Menu-item[data-command='runmenu:run-all']")
             if _wait_for_run_all(page, path.name):
@@ -157,9 +172,9 @@ def test_run_all_cells_in_jupyterlab(path, lab_server, browser):
     nb = nbformat.read(saved, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     errors = [(i, o.ename, o.evalue[:200]) for i, c in enumerate(code) for o in c.outputs if o.output_type == "error"]
-    assert not errors, f"{path.name}: error outputs in the browser run: {errors}"
+    assert not errors, f"{path.name}: error outputs in the browser run: {errors} (dialogs: {dialogs})"
     never_ran = [i for i, c in enumerate(code) if c.execution_count is None]
-    assert not never_ran, f"{path.name}: code cells {never_ran} never ran"
+    assert not never_ran, f"{path.name}: code cells {never_ran} never ran (dialogs: {dialogs})"
     noise = [i for i, c in enumerate(code) for o in c.outputs
              if o.output_type == "stream" and o.name == "stderr" and LOG_NOISE.search(o.text)]
     assert not noise, f"{path.name}: TensorFlow log lines shown to the student in cells {noise}"
