@@ -14,8 +14,8 @@ import os
 METRICS_VARIABLE = "MITDL_METRICS_FILE"
 
 
-def report(name: str, value, unit: str = ""):
-    """Record a measured number under `name` (and return it unchanged)."""
+def report(name: str, value, unit: str = "") -> None:
+    """Record a measured number under `name` for `mitdl bench` (nothing is shown in the notebook)."""
     path = os.environ.get(METRICS_VARIABLE)
     if path:
         number = float(value) if isinstance(value, numbers.Number) or hasattr(value, "__float__") else value
@@ -23,7 +23,6 @@ def report(name: str, value, unit: str = ""):
             number = str(number)
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"name": name, "value": number, "unit": unit}) + "\n")
-    return value
 
 
 def read_metrics(path: str | os.PathLike) -> dict[str, dict]:

@@ -14,7 +14,7 @@ from mitdl_util import bench, metrics
 def test_report_records_only_when_asked(tmp_path, monkeypatch):
     target = tmp_path / "m.jsonl"
     monkeypatch.delenv(metrics.METRICS_VARIABLE, raising=False)
-    assert metrics.report("a", 1.5) == 1.5
+    assert metrics.report("a", 1.5) is None
     assert not target.exists()
     monkeypatch.setenv(metrics.METRICS_VARIABLE, str(target))
     metrics.report("a", 0.25, "acc")

@@ -62,3 +62,14 @@ def test_untouched_lab_reports_not_attempted(path):
         statuses = re.findall(r"^(\S+) lab\d\d\.\w+: (.+?)(?: — |$)", run.text, flags=re.M)
         assert statuses, f"{path.name} cell {run.index} printed no check result: {run.text!r}"
         assert all(status == "not attempted" for _, status in statuses), f"{path.name} cell {run.index}: {run.text}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", [p for p in SOLUTIONS if "load_faces" in p.read_text(encoding="utf-8")],
+                         ids=lambda p: p.name)
+def test_solution_runs_without_the_shared_faces(path, tmp_path):
+    """A student on Colab or a laptop has no ../shared/datasets: the face labs must fall back and still pass."""
+    runs = run_notebook(path, env={"MITDL_LOCAL_DATA": str(tmp_path), "MITDL_STRICT_CHECKS": "1", "MITDL_FAST": "1"})
+    errors = [(run.index, run.errors) for run in runs if run.errors]
+    assert not errors, f"{path.name} without faces-ccby: {errors}"
+    assert "lfw" in "".join(run.text for run in runs).lower(), "the fallback data was not announced"

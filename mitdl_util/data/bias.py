@@ -104,6 +104,11 @@ def _make_grey(x: np.ndarray, which: np.ndarray) -> np.ndarray:
     return x
 
 
+def race_split_available() -> bool:
+    """True where the real labelled faces experiment 1 needs (faces-ccby) are on this machine."""
+    return _ccby_folder() is not None
+
+
 def load_race_split(seed: int = 0, *, rare_groups: tuple[str, ...] = RARE_GROUPS, rare_share: float = RARE_SHARE,
                     test_per_group: int = TEST_PER_GROUP, image_size: int = 64, verbose: bool = True) -> BiasData:
     """Experiment 1: FairFace faces (faces-ccby's ``fairface_b``, 7 race groups) with ``rare_groups`` making up
