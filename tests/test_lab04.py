@@ -191,9 +191,10 @@ def _probabilities(variant):
         p = np.stack(per_dim, axis=1)
         if variant == "unnormalized":
             return p.max(axis=1) if combine == "max" else np.exp(np.log(p).sum(axis=1))
-        if variant == "naive_product":
+        if variant == "naive_product":  # the known mistake: the product underflows to 0, and 0 / 0 is NaN
             w = p.max(axis=1) if combine == "max" else np.prod(p, axis=1)
-            return w / w.sum()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return w / w.sum()
         if variant == "always_max":
             w = p.max(axis=1)
             return w / w.sum()
