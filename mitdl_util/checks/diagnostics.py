@@ -28,7 +28,7 @@ def describe(value) -> str:
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"the string {shown!r}"
-    array = _as_array_or_none(value)
+    array = as_array(value)
     if array is not None and array.dtype != object:
         kind = "array" if isinstance(value, np.ndarray) else f"{type(value).__name__} (as an array)"
         text = f"a {array.dtype} {kind} of shape {tuple(array.shape)}"
@@ -52,7 +52,7 @@ def _fmt(x) -> str:
     return f"{x:.4g}"
 
 
-def _as_array_or_none(value):
+def as_array(value):
     """Convert array-likes (lists, NumPy, TensorFlow tensors) to a NumPy array; None if impossible."""
     if isinstance(value, np.ndarray):
         return value
@@ -67,6 +67,17 @@ def _as_array_or_none(value):
         except Exception:
             return None
         return None if array.dtype == object else array
+    return None
+
+
+def real_array(value, *, allow_bool: bool = True) -> np.ndarray | None:
+    """`value` (a list, NumPy array or TensorFlow tensor) as an array of real numbers — or of booleans, unless
+    `allow_bool` is False — or None when it is not one (strings, objects, complex numbers, ragged lists)."""
+    array = as_array(value)
+    if array is None or array.dtype == object or np.iscomplexobj(array):
+        return None
+    if np.issubdtype(array.dtype, np.number) or (allow_bool and array.dtype == bool):
+        return array
     return None
 
 
@@ -119,7 +130,7 @@ def as_number(value, name: str, *, integer: bool = False) -> float | int:
     check_not_stub(value, name)
     if isinstance(value, (bool, np.bool_)):
         raise Incorrect(f"`{name}` is {describe(value)}; expected a number.")
-    array = _as_array_or_none(value)
+    array = as_array(value)
     if array is not None and array.shape == (1,) and not isinstance(value, (numbers.Number, np.generic)):
         raise Incorrect(f"`{name}` is {describe(value)}; expected a single number, not an array — use `float(...)` or `.item()`.")
     if array is None or array.ndim != 0 or not np.issubdtype(array.dtype, np.number):
@@ -151,11 +162,9 @@ def compare_arrays(got, expected: np.ndarray, name: str, context: str, *, rtol: 
     ``dtype`` is an exact dtype name ("float32"), a kind ("float", "integer", "bool") or None (any numeric).
     """
     check_not_stub(got, name)
-    array = _as_array_or_none(got)
-    if array is None or array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise Incorrect(f"`{name}` returned {describe(got)} for {context}; expected a NumPy array of numbers.")
-    if np.iscomplexobj(array):
-        raise Incorrect(f"`{name}` returned complex numbers ({describe(got)}) for {context}; expected real numbers.")
+    array = real_array(got)
+    if array is None:
+        raise Incorrect(f"`{name}` returned {describe(got)} for {context}; expected a NumPy array of real numbers.")
     expected = np.asarray(expected)
     if array.shape != expected.shape:
         raise Incorrect(

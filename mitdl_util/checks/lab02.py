@@ -15,7 +15,15 @@ import sys
 import numpy as np
 
 from .. import lecture
-from .diagnostics import _as_array_or_none, _is_library, as_number, check_not_stub, describe, student_frame
+from .diagnostics import (
+    _is_library,
+    as_array,
+    as_number,
+    check_not_stub,
+    describe,
+    real_array,
+    student_frame,
+)
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, case_rng, exercises_in
 from .engine import progress as _progress
 from .outcomes import Incorrect, NotAttempted, StudentError
@@ -285,8 +293,8 @@ def _conv_layer_cases(rng):
 # ---------------------------------------------------------------- answers about values
 def _as_map(value, where: str) -> np.ndarray:
     check_not_stub(value, where)
-    array = _as_array_or_none(value)
-    if array is None or not np.issubdtype(array.dtype, np.number):
+    array = real_array(value, allow_bool=False)
+    if array is None:
         raise Incorrect(f"{where} is {describe(value)}; expected a 2-D NumPy array of numbers (a feature map).")
     if array.ndim != 2:
         raise Incorrect(f"{where} is {describe(value)}; a feature map of a grayscale image is 2-D.")
@@ -339,7 +347,7 @@ def _judge_feature_maps(maps) -> None:
 
 
 def _judge_x_feature_maps(maps) -> None:
-    array = _as_array_or_none(maps) if not isinstance(maps, (list, tuple)) else None
+    array = as_array(maps) if not isinstance(maps, (list, tuple)) else None
     if isinstance(maps, (list, tuple)):
         items = list(maps)
     elif array is not None and array.ndim == 3:

@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .diagnostics import _as_array_or_none, as_number, describe, student_call
+from .diagnostics import as_number, describe, real_array, student_call
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, case_rng, exercises_in
 from .engine import progress as _progress
 from .outcomes import Incorrect
@@ -240,11 +240,10 @@ def _judge_cnn_accuracy(model, x_test, y_test) -> None:
 
     if not isinstance(model, keras.Model):
         raise Incorrect(f"`model` is {describe(model)}; expected your trained `keras.Model`.")
-    x = _as_array_or_none(x_test)
-    y = _as_array_or_none(y_test)
-    if x is None or not np.issubdtype(x.dtype, np.number):
+    x, y = real_array(x_test, allow_bool=False), real_array(y_test)
+    if x is None:
         raise Incorrect(f"`x_test` is {describe(x_test)}; expected the prepared test images, a float32 array.")
-    if y is None or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+    if y is None:
         raise Incorrect(f"`y_test` is {describe(y_test)}; expected the test labels, an array of integers 0–9.")
     if x.ndim != 4 or x.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE, 1):
         raise Incorrect(f"`x_test` is {describe(x_test)}; expected shape (N, 28, 28, 1) — pass it through "
@@ -318,8 +317,8 @@ def _judge_train_step(train_step) -> None:
         ref_loss = float(np.asarray(reference_train_step(ref, _sgd(0.1, ref), images, labels)))
         if loss is None:
             raise Incorrect(f"`train_step` returned None for {label} — return the loss.")
-        array = _as_array_or_none(loss)
-        if array is None or not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        array = real_array(loss, allow_bool=False)
+        if array is None:
             raise Incorrect(f"`train_step` returned {describe(loss)} for {label}; expected the scalar loss.")
         if array.shape == (batch,):
             raise Incorrect(f"`train_step` returned one loss per image (shape {array.shape}); average them into "

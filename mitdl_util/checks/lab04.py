@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .diagnostics import _as_array_or_none, check_not_stub, describe, student_call
+from .diagnostics import as_array, check_not_stub, describe, real_array, student_call
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, exercises_in
 from .engine import progress as _progress
 from .outcomes import Incorrect
@@ -184,9 +184,8 @@ class _DictExercise(FunctionExercise):
                             + (f" (unknown {extra[:5]})" if extra else "") + ".")
         values = {str(k): v for k, v in got.items()}
         for key, want in expected.items():
-            number = _as_array_or_none(values[key])
-            if number is None or number.ndim != 0 or not np.issubdtype(number.dtype, np.number) \
-                    or np.iscomplexobj(number) or not np.isfinite(number):
+            number = real_array(values[key], allow_bool=False)
+            if number is None or number.ndim != 0 or not np.isfinite(number):
                 raise Incorrect(f"`{self.name}` gave {describe(values[key])} for group {key!r} ({case.label}); "
                                 "expected a single number between 0 and 1.")
             if not np.isclose(float(number), want, rtol=self.rtol, atol=self.atol):
@@ -199,9 +198,8 @@ class _SamplingExercise(FunctionExercise):
 
     def _compare(self, got, expected, case: Case) -> None:
         z_mean, z_logsigma = (np.asarray(a, np.float64) for a in case.args)
-        array = _as_array_or_none(got)
-        if array is None or array.dtype == object or not np.issubdtype(array.dtype, np.number) \
-                or np.iscomplexobj(array):
+        array = real_array(got, allow_bool=False)
+        if array is None:
             raise Incorrect(f"`{self.name}` returned {describe(got)} for {case.label}; expected a tensor or array "
                             "of numbers shaped like `z_mean`.")
         if array.shape != z_mean.shape:
@@ -238,11 +236,10 @@ class _LossPairExercise(FunctionExercise):
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise Incorrect(f"`{self.name}` returned {describe(got)} for {case.label}; expected a pair "
                             "`(total_loss, classification_loss)` — `return total, class_loss`.")
-        total, class_loss = (_as_array_or_none(v) for v in got)
+        total, class_loss = (real_array(v, allow_bool=False) for v in got)
         want_total, want_class = (np.asarray(v, np.float64) for v in expected)
         for name, value, raw in (("total_loss", total, got[0]), ("classification_loss", class_loss, got[1])):
-            if value is None or value.dtype == object or not np.issubdtype(value.dtype, np.number) \
-                    or np.iscomplexobj(value):
+            if value is None:
                 raise Incorrect(f"`{self.name}`'s {name} is {describe(raw)} for {case.label}; expected numbers.")
         if total.shape == (batch, batch) and batch > 1:
             raise Incorrect(f"`{self.name}`'s total loss has shape {total.shape} for {case.label}: a (B,) term was "
@@ -268,10 +265,9 @@ class _ProbabilityExercise(FunctionExercise):
     """Probabilities: finite, not all zero (a product that underflowed), summing to 1, then compared."""
 
     def _compare(self, got, expected, case: Case) -> None:
-        array = _as_array_or_none(got)
+        array = real_array(got, allow_bool=False)
         n = len(expected)
-        if array is not None and array.dtype != object and np.issubdtype(array.dtype, np.number) \
-                and not np.iscomplexobj(array) and array.shape == (n,):
+        if array is not None and array.shape == (n,):
             product = case.kwargs.get("combine") == "product"
             if (not np.all(np.isfinite(array)) or not np.any(array)) and product:
                 raise Incorrect(f"`{self.name}` returned {describe(got)} for {case.label}: multiplying many small "
@@ -449,11 +445,10 @@ def _judge_face_accuracy(model, x_test, y_test) -> None:
 
     if not isinstance(model, keras.Model):
         raise Incorrect(f"`model` is {describe(model)}; expected your trained `keras.Model`.")
-    x, y = _as_array_or_none(x_test), _as_array_or_none(y_test)
-    if x is None or x.dtype == object or not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+    x, y = real_array(x_test, allow_bool=False), real_array(y_test)
+    if x is None:
         raise Incorrect(f"`x_test` is {describe(x_test)}; expected the held-out test images, float32 (N, 64, 64, 3).")
-    if y is None or y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) \
-            or np.iscomplexobj(y):
+    if y is None:
         raise Incorrect(f"`y_test` is {describe(y_test)}; expected the test labels, 1 = face and 0 = non-face.")
     if x.ndim != 4 or x.shape[1:] != IMAGE_SHAPE:
         raise Incorrect(f"`x_test` is {describe(x_test)}; expected shape (N, 64, 64, 3).")
@@ -503,7 +498,7 @@ def _judge_db_vae(cls) -> None:
     if not isinstance(out, (tuple, list)) or len(out) != 4:
         raise Incorrect(f"calling the model returned {describe(out)} for {label}; expected four outputs "
                         "`(y_logit, z_mean, z_logsigma, x_recon)`.")
-    shapes = [tuple(np.shape(_as_array_or_none(v))) if _as_array_or_none(v) is not None else None for v in out]
+    shapes = [tuple(np.shape(as_array(v))) if as_array(v) is not None else None for v in out]
     expected = [(3, 1), (3, latent), (3, latent), (3, *IMAGE_SHAPE)]
     names = ("y_logit", "z_mean", "z_logsigma", "x_recon")
     for name, got, want in zip(names, shapes, expected, strict=True):
@@ -535,7 +530,7 @@ def _judge_db_vae(cls) -> None:
     if not callable(decode):
         raise Incorrect("the model has no `decode(z)` method.")
     z = rng.normal(size=(2, latent)).astype(np.float32)
-    recon = _as_array_or_none(student_call(decode, "DB_VAE.decode", (z,), {}, f"z of shape (2, {latent})"))
+    recon = as_array(student_call(decode, "DB_VAE.decode", (z,), {}, f"z of shape (2, {latent})"))
     if recon is None or recon.shape != (2, *IMAGE_SHAPE):
         raise Incorrect(f"`decode(z)` returned {describe(recon)} for z of shape (2, {latent}); expected "
                         "images of shape (2, 64, 64, 3).")
