@@ -34,19 +34,24 @@ HERE = Path(__file__).resolve().parent
 EPOCHS = 10
 LATENT_DIM = 32
 METHODS = {
-    # name: (kind, options) — the DB-VAE variants differ only in how the latent densities become probabilities
+    # name: (kind, options) — the DB-VAE variants differ only in latent size and in how the latent densities
+    # become probabilities. Experiment 2 trains every method with flips and shifts (facelab.augment).
     "standard": ("classifier", {}),
     "oversample": ("classifier", {"oversample": True}),
     # the VAE loss on faces without any resampling: separates what the VAE term does from what resampling does
     "dbvae-uniform": ("dbvae", {"latent_dim": LATENT_DIM, "combine": None}),
+    # the lecture's lab: max over dimensions, smoothing 0.001
     "dbvae-max": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "max", "bins": 10, "smoothing_fac": 0.001}),
-    "dbvae-product": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 10, "smoothing_fac": 0.001}),
     "dbvae-max-8": ("dbvae", {"latent_dim": 8, "combine": "max", "bins": 10, "smoothing_fac": 0.001}),
-    "dbvae-product-8": ("dbvae", {"latent_dim": 8, "combine": "product", "bins": 10, "smoothing_fac": 0.001}),
-    "dbvae-product-8-s0.1": ("dbvae", {"latent_dim": 8, "combine": "product", "bins": 10, "smoothing_fac": 0.1}),
+    # the paper: product over dimensions; the smoothing plays the paper's alpha
+    "dbvae-product-s0.001": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 10,
+                                       "smoothing_fac": 0.001}),
+    "dbvae-product": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 10, "smoothing_fac": 1.0}),
 }
-DEFAULT_METHODS = ("standard", "oversample", "dbvae-uniform", "dbvae-max", "dbvae-product", "dbvae-max-8",
-                   "dbvae-product-8-s0.1")
+DEFAULT_METHODS = ("standard", "oversample", "dbvae-uniform", "dbvae-max", "dbvae-max-8", "dbvae-product-s0.001",
+                   "dbvae-product")
+AUGMENT = {1: False, 2: True}
+"""Whether each experiment trains with flips and shifts (experiment 1 keeps the lab's plain training)."""
 
 
 def colour_histogram_baseline(x_train, y_train, x_test, y_test) -> float:
@@ -67,7 +72,7 @@ def _seed_all(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def train_method(name: str, data, seed: int, epochs: int):
+def train_method(name: str, data, seed: int, epochs: int, augment: bool = False):
     kind, options = METHODS[name]
     _seed_all(seed)
     if kind == "classifier":
@@ -77,7 +82,8 @@ def train_method(name: str, data, seed: int, epochs: int):
             faces = data.y_train == 1
             p = facelab.group_balance_probabilities(data.minority_train[faces])
         history = facelab.train(model, data.x_train, data.y_train, epochs=epochs, seed=seed, face_probabilities=p,
-                                minority=data.minority_train, verbose=False)
+                                minority=data.minority_train, verbose=False,
+                                augment_images=augment)
     else:
         model = lab04.reference_db_vae_class()(options["latent_dim"])
         combine, bins, smoothing = options["combine"], options.get("bins"), options.get("smoothing_fac")
@@ -88,7 +94,8 @@ def train_method(name: str, data, seed: int, epochs: int):
         history = facelab.train(model, data.x_train, data.y_train, epochs=epochs, seed=seed,
                                 loss_fn=lab04.REFERENCES["debiasing_loss"],
                                 probability_fn=probabilities if combine else None,
-                                minority=data.minority_train, verbose=False)
+                                minority=data.minority_train, verbose=False,
+                                augment_images=augment)
     return model, history
 
 
@@ -97,7 +104,7 @@ def experiment1(seeds, epochs: int) -> dict:
     for seed in seeds:
         data = bias.load_race_split(seed=seed)
         start = time.time()
-        model, _ = train_method("standard", data, seed, epochs)
+        model, _ = train_method("standard", data, seed, epochs, augment=AUGMENT[1])
         pred = facelab.predict_faces(model, data.x_test)
         faces = data.y_test == 1
         correct = (pred[faces] == 1).astype(float)
@@ -122,17 +129,18 @@ def experiment2(seeds, epochs: int, methods) -> dict:
     rows = []
     source = ""
     for seed in seeds:
-        data = bias.load_illumination_bias(seed=seed, fast=False)
+        data = bias.load_illumination_bias(seed=seed)
         source = data.source
         natural = float(data.minority_train[data.y_train == 1].mean())
         hist_lr = colour_histogram_baseline(data.x_train, data.y_train, data.x_test, data.y_test)
         for name in methods:
             start = time.time()
-            model, history = train_method(name, data, seed, epochs)
+            model, history = train_method(name, data, seed, epochs, augment=AUGMENT[2])
             row = {"seed": seed, "method": name, **facelab.bias_report(model, data.x_test, data.y_test,
                                                                        data.groups_test),
                    "natural_minority_share": natural, "minority_drawn": history.minority_drawn,
                    "minority_probability": history.minority_probability, "colour_histogram_lr": hist_lr,
+                   "effective_faces": history.effective_faces, "train_faces": int((data.y_train == 1).sum()),
                    "seconds": time.time() - start}
             rows.append(row)
             print(f"[exp2] seed {seed} {name}: gap {row['gap']:.3f} light {row['light_face_recall']:.3f} "
@@ -140,12 +148,13 @@ def experiment2(seeds, epochs: int, methods) -> dict:
                   f"drawn minority {np.round(row['minority_drawn'], 3).tolist()} ({row['seconds']:.0f}s)", flush=True)
     return {"rows": rows, "source": source, "recipe": {
         "dark_gain": bias.DARK_GAIN, "dark_gamma": bias.DARK_GAMMA, "minority_share": bias.MINORITY_SHARE,
-        "dark_nonface_share": bias.DARK_NONFACE_SHARE}, "methods": {m: METHODS[m][1] for m in methods}}
+        "dark_nonface_share": bias.DARK_NONFACE_SHARE, "version": bias.RECIPE_VERSION, "augment": AUGMENT[2]},
+        "methods": {m: METHODS[m][1] for m in methods}}
 
 
-def _ms(values) -> str:
+def _ms(values, digits: int = 3) -> str:
     values = np.asarray(values, float)
-    return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.3f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.{digits}f}"
 
 
 def markdown(results: dict) -> str:
@@ -183,12 +192,17 @@ def markdown(results: dict) -> str:
         by = {m: [r for r in rows if r["method"] == m] for m in methods}
         rec = e2["recipe"]
         lines += ["## Experiment 2 — controlled illumination bias", "",
-                  f"Faces: {e2['source']} (real photos). Synthetic part: darkening x → {rec['dark_gain']}·x^"
-                  f"{rec['dark_gamma']} of {rec['minority_share']:.0%} of the training faces and "
-                  f"{rec['dark_nonface_share']:.0%} of the training non-faces; every test face and non-face appears "
-                  "light and dark. Gap = light-face recall − dark-face recall.", "",
+                  f"Faces: {e2['source']} (real photos), recipe version {rec.get('version', 1)}. Synthetic part: "
+                  f"darkening x → {rec['dark_gain']}·x^{rec['dark_gamma']} of {rec['minority_share']:.0%} of the "
+                  f"{rows[0].get('train_faces', '?')} training faces and {rec['dark_nonface_share']:.0%} of the "
+                  "training non-faces; every test face and non-face appears light and dark. Gap = light-face recall "
+                  "− dark-face recall. "
+                  + ("Every method trains with random flips and shifts (the densities use unaugmented faces). "
+                     if rec.get("augment") else "")
+                  + "Effective faces: 1/Σp² of the last epoch's face-sampling probabilities (all training faces "
+                  "when uniform; a handful when the probability piles onto a few).", "",
                   "| method | gap | light-face recall | dark-face recall | non-face accuracy | overall accuracy | "
-                  "gap reduction vs standard |", "|---|---|---|---|---|---|---|"]
+                  "gap reduction vs standard | effective faces |", "|---|---|---|---|---|---|---|---|"]
         base = {r["seed"]: r["gap"] for r in by.get("standard", [])}
         for m in methods:
             rs = by[m]
@@ -198,13 +212,19 @@ def markdown(results: dict) -> str:
                 red += " (collapsed: finds few faces at all — not a real reduction)"
             lines.append(f"| {m} | {_ms([r['gap'] for r in rs])} | {_ms([r['light_face_recall'] for r in rs])} | "
                          f"{_ms([r['dark_face_recall'] for r in rs])} | {_ms([r['nonface_accuracy'] for r in rs])} | "
-                         f"{_ms([r['accuracy'] for r in rs])} | {red} |")
+                         f"{_ms([r['accuracy'] for r in rs])} | {red} | "
+                         f"{_ms([r['effective_faces'][-1] for r in rs], 0) if rs[0].get('effective_faces') else '—'} |")
         if "standard" in by:
             std = by["standard"]
             lines += ["", f"Standard CNN: gap ≥ 0.5 on {sum(r['gap'] >= 0.5 for r in std)} of {len(std)} seeds; "
                       f"light-face recall ≥ 0.95 on {sum(r['light_face_recall'] >= 0.95 for r in std)}; non-face "
                       f"accuracy ≥ 0.95 on {sum(r['nonface_accuracy'] >= 0.95 for r in std)}. Colour-histogram "
                       f"logistic regression (face vs non-face): {_ms([r['colour_histogram_lr'] for r in std])}."]
+        natural_share = float(np.mean([r["natural_minority_share"] for r in rows]))
+        lines += ["", "Share of dark faces among the faces drawn in epochs 3–last, as a multiple of their natural "
+                  f"share ({natural_share:.3f}):", ""]
+        lines += [f"- {m}: {_ms([np.mean(r['minority_drawn'][2:]) / r['natural_minority_share'] for r in by[m]], 1)}×"
+                  for m in methods]
         lines += ["", "Share of minority (dark) faces among the training faces drawn, per epoch "
                   f"(natural share {_ms([r['natural_minority_share'] for r in rows])}):", "",
                   "| method | " + " | ".join(f"epoch {i + 1}" for i in range(len(rows[0]["minority_drawn"]))) + " |",

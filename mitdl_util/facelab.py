@@ -18,12 +18,14 @@ import numpy as np
 
 @dataclass
 class History:
-    """What happened per epoch: mean loss, the minority's share of the face-sampling probability, and the share
-    of minority faces among the faces actually drawn (when `minority` was given)."""
+    """What happened per epoch: mean loss, the minority's share of the face-sampling probability, the share of
+    minority faces among the faces actually drawn (when `minority` was given), and the effective number of faces
+    the sampling probabilities rely on (1 / Σp²: all faces when uniform, 1 when one face takes all)."""
 
     loss: list[float] = field(default_factory=list)
     minority_probability: list[float] = field(default_factory=list)
     minority_drawn: list[float] = field(default_factory=list)
+    effective_faces: list[float] = field(default_factory=list)  # 1 / sum(p²): how many faces the draw relies on
     probabilities: np.ndarray | None = None  # the last epoch's face-sampling probabilities
 
 
@@ -62,6 +64,19 @@ def group_balance_probabilities(groups: np.ndarray) -> np.ndarray:
     return np.asarray([weight[g] for g in groups])
 
 
+def augment(images: np.ndarray, rng: np.random.Generator, shift: int = 4) -> np.ndarray:
+    """Random horizontal flips and shifts of up to ``shift`` pixels (edges repeated): the same photo seen a little
+    differently every time it is drawn. Brightness is left alone (it is the bias under study)."""
+    n, h, w = images.shape[:3]
+    flip = rng.random(n) < 0.5
+    out = np.where(flip[:, None, None, None], images[:, :, ::-1], images)
+    padded = np.pad(out, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
+    dy, dx = rng.integers(0, 2 * shift + 1, n), rng.integers(0, 2 * shift + 1, n)
+    rows = dy[:, None] + np.arange(h)[None, :]
+    cols = dx[:, None] + np.arange(w)[None, :]
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
 def _batches(n_faces: int, n_nonfaces: int, p_faces: np.ndarray | None, batch_size: int,
              rng: np.random.Generator):
     half = batch_size // 2
@@ -75,11 +90,13 @@ def _batches(n_faces: int, n_nonfaces: int, p_faces: np.ndarray | None, batch_si
 def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 32, learning_rate: float = 5e-4,
           seed: int = 0, loss_fn: Callable | None = None, probability_fn: Callable | None = None,
           face_probabilities: np.ndarray | None = None, minority: np.ndarray | None = None,
-          verbose: bool = True) -> History:
+          augment_images: bool = False, verbose: bool = True) -> History:
     """Train a face classifier (``loss_fn=None``: sigmoid cross-entropy on its logit) or a DB-VAE
     (``loss_fn=debiasing_loss``) with balanced batches. Faces are drawn by ``face_probabilities`` (fixed) or, when
     ``probability_fn`` is given, by ``probability_fn(latent_means_of_the_training_faces)`` recomputed at the start
-    of every epoch. ``minority`` (bool per training image) is only used to report the minority's share."""
+    of every epoch. ``augment_images``: random flips and shifts of every batch (:func:`augment`); the
+    probabilities are always computed on the unaugmented faces. ``minority`` (bool per training image) is only used
+    to report the minority's share."""
     import keras
     import tensorflow as tf
 
@@ -112,12 +129,15 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
         if probability_fn is not None:
             p = np.asarray(probability_fn(latent_means(model, faces)), np.float64)
             p = p / p.sum()
+        history.effective_faces.append(float(len(faces)) if p is None else float(1.0 / np.sum(np.square(p))))
         if minority_faces is not None:
             history.minority_probability.append(float(np.sum(p[minority_faces])) if p is not None
                                                 else float(minority_faces.mean()))
         losses, drawn = [], []
         for f, n in _batches(len(faces), len(nonfaces), p, batch_size, rng):
             images = np.concatenate([faces[f], nonfaces[n]])
+            if augment_images:
+                images = augment(images, rng)
             labels = np.r_[np.ones(len(f), np.float32), np.zeros(len(n), np.float32)]
             losses.append(float(step(tf.constant(images), tf.constant(labels))))
             drawn.append(f)

@@ -136,13 +136,13 @@ _DATASETS = (
     Dataset(
         name="illumination-bias",
         title="Controlled illumination-bias benchmark for the facial-detection lab (derived from faces-ccby)",
-        version="1 (gain 0.1, gamma 2.2, 3 % dark training faces, 50 % dark training non-faces)",
+        version="2 (gain 0.1, gamma 2.2, 1 % dark training faces, 60 % dark training non-faces)",
         kind="local",
-        description="Real faces from faces-ccby (all 1 214; FAST mode 480) with non-faces made as for faces-ccby, split "
-        "75/25 by a seeded permutation. A deterministic darkening x -> 0.1 * x ** 2.2 (`mitdl_util.data.bias.darken`) "
-        "is applied to 3 % of the training faces (the minority, <= 10 %) and to 50 % of the training non-faces, so "
-        "that in training 'dark' predicts 'non-face'. Every test face and test non-face appears twice: as it is and "
-        "darkened. The darkening is the only synthetic step; the recipe was fixed before the models were compared.",
+        description="Real faces from faces-ccby (all 1 214, in FAST mode too) with non-faces made as for faces-ccby, "
+        "split 75/25 by a seeded permutation. A deterministic darkening x -> 0.1 * x ** 2.2 "
+        "(`mitdl_util.data.bias.darken`) is applied to 1 % of the training faces (the minority: 9 of 910, at least 3, "
+        "never over 10 %) and to 60 % of the training non-faces, so that in training 'dark' predicts 'non-face'. Every "
+        "test face and test non-face appears twice: as it is and darkened. The darkening is the only synthetic step.",
         licence="CC BY 4.0 (faces-ccby) and the scikit-image / LFW terms of the non-faces; not committed",
         citation="Built by this kit from faces-ccby (FairFace, WACV 2021; Face Research Lab London Set, 2017); the "
         "debiasing method it tests: A. Amini et al., Uncovering and Mitigating Algorithmic Bias through Learned "
@@ -154,7 +154,16 @@ _DATASETS = (
         notes=(
             "The seed decides only which images go where (split, minority, darkened non-faces); a test checks that "
             "the same seed gives the same arrays and that the minority stays <= 10 % of training faces.",
-            "Without faces-ccby the same recipe runs on scikit-image's 100 grey LFW faces (75 train, 2 darkened).",
+            "How the recipe was fixed: version 1 (3 % dark faces, 50 % dark non-faces) gave the standard CNN a gap "
+            ">= 0.5 on only 1 of 5 seeds. Version 2 was chosen on pilot seeds 100-104, which no reported table uses, "
+            "from ten candidate recipes (dark-face share 1-3 %, dark non-face share 50-90 %, gain 0.05-0.1, 1-2 "
+            "non-faces per face), by the standard CNN alone: gap >= 0.5 on every pilot seed (0.66-0.97) with "
+            "non-face accuracy >= 0.97 and light-face recall 0.947-0.99. The pilots also showed that true-label "
+            "oversampling of 9 dark faces barely helps without flips and shifts (gap 0.68 -> 0.60) and helps with "
+            "them (0.92 -> 0.42), so the benchmark trains every method with them. The recipe was then frozen, "
+            "before the reported seeds 0-4 were run.",
+            "Without faces-ccby the same recipe runs on scikit-image's 100 grey LFW faces (75 train, 3 darkened): "
+            "too few faces for the comparison to mean much; the lab says so.",
             "Results: `python benchmarks/lab04_bias.py` writes benchmarks/lab04_bias.md.",
         ),
     ),

@@ -1,0 +1,117 @@
+"""Lab 04's training and evaluation plumbing (mitdl_util.facelab): augmentation, balanced batches, probabilities,
+the per-epoch history and the bias report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mitdl_util import facelab
+
+
+def _images(n=6, side=16, seed=0):
+    return np.random.default_rng(seed).random((n, side, side, 3)).astype(np.float32)
+
+
+def test_augment_flips_and_shifts_without_touching_brightness_or_the_input():
+    x = _images()
+    before = x.copy()
+    out = facelab.augment(x, np.random.default_rng(1))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert np.array_equal(x, before)  # the training images are never modified
+    assert not np.array_equal(out, x)
+    # every output pixel is a pixel of the same image: no brightness change, no mixing across images
+    for i in range(len(x)):
+        assert set(np.unique(out[i])) <= set(np.unique(x[i]))
+    # without shifts, each image is itself or its mirror, and both happen
+    flipped = facelab.augment(x, np.random.default_rng(2), shift=0)
+    kinds = [np.array_equal(f, o) or np.array_equal(f, o[:, ::-1]) for f, o in zip(flipped, x, strict=True)]
+    assert all(kinds)
+    mirrored = [np.array_equal(f, o[:, ::-1]) for f, o in zip(flipped, x, strict=True)]
+    assert 0 < sum(mirrored) < len(x) or len(x) < 4
+    # seeded: the same generator state gives the same batch
+    assert np.array_equal(facelab.augment(x, np.random.default_rng(5)), facelab.augment(x, np.random.default_rng(5)))
+
+
+def test_augment_shift_moves_the_image_content():
+    x = np.zeros((1, 9, 9, 3), np.float32)
+    x[0, 4, 4] = 1.0
+    positions = set()
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        out = facelab.augment(x, rng, shift=2)
+        positions.add(tuple(np.argwhere(out[0, ..., 0] == 1.0)[0]))
+    assert len(positions) > 5
+    assert all(2 <= r <= 6 and 2 <= c <= 6 for r, c in positions)
+
+
+def test_group_balance_probabilities_give_every_group_the_same_share():
+    groups = np.array([True] * 3 + [False] * 97)
+    p = facelab.group_balance_probabilities(groups)
+    assert p.sum() == pytest.approx(1.0)
+    assert p[groups].sum() == pytest.approx(0.5) and p[~groups].sum() == pytest.approx(0.5)
+
+
+def test_batches_are_half_faces_half_nonfaces_and_follow_the_probabilities():
+    rng = np.random.default_rng(0)
+    p = np.zeros(50)
+    p[:5] = 0.2
+    batches = list(facelab._batches(50, 70, p, 16, rng))
+    assert len(batches) == (50 + 70) // 16
+    for faces, nonfaces in batches:
+        assert len(faces) == len(nonfaces) == 8
+        assert faces.max() < 5  # zero probability: never drawn
+    drawn_nonfaces = np.concatenate([n for _, n in batches])
+    assert len(np.unique(drawn_nonfaces)) == 56  # uniform, each at most once per pass
+
+
+class _BrightnessModel:
+    """A fake face detector: "face" when the image is bright. It misses every darkened face."""
+
+    def __call__(self, x, training=False):
+        return (np.asarray(x).mean(axis=(1, 2, 3)) - 0.2)[:, None]
+
+
+def test_bias_report_measures_the_gap_on_light_and_dark_copies():
+    from mitdl_util.data.bias import darken
+
+    faces = np.full((4, 8, 8, 3), 0.6, np.float32)
+    nonfaces = np.full((4, 8, 8, 3), 0.1, np.float32)
+    x = np.concatenate([faces, darken(faces), nonfaces, darken(nonfaces)])
+    y = np.r_[np.ones(8), np.zeros(8)].astype(np.uint8)
+    groups = np.array((["light"] * 4 + ["dark"] * 4) * 2)
+    report = facelab.bias_report(_BrightnessModel(), x, y, groups)
+    assert report["light_face_recall"] == 1.0 and report["dark_face_recall"] == 0.0
+    assert report["gap"] == 1.0 and report["nonface_accuracy"] == 1.0 and report["accuracy"] == 0.75
+
+
+def test_noise_floor_is_zero_when_every_group_is_equally_right():
+    correct = np.ones(40)
+    groups = np.repeat(["a", "b"], 20)
+    assert facelab.worst_group_gap(correct, groups) == 0.0
+    assert facelab.permutation_floor(correct, groups, n=20).max() == 0.0
+    correct[:20] = 0
+    assert facelab.worst_group_gap(correct, groups) == 1.0
+    assert np.mean(facelab.permutation_floor(correct, groups, n=200)) < 0.5
+
+
+def test_train_records_what_it_drew_and_how_many_faces_the_probabilities_rely_on():
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 8, 8, 3)).astype(np.float32)
+    y = np.r_[np.ones(32), np.zeros(32)].astype(np.uint8)
+    minority = np.zeros(64, bool)
+    minority[:4] = True  # 4 of the 32 faces
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    uniform = facelab.train(model, x, y, epochs=2, batch_size=16, minority=minority, verbose=False)
+    assert len(uniform.loss) == len(uniform.minority_drawn) == len(uniform.effective_faces) == 2
+    assert uniform.effective_faces == [32.0, 32.0]
+    # all the probability on the minority: every drawn face is a minority face, and 4 faces carry the draw
+    only_minority = np.where(minority[:32], 0.25, 0.0)
+    skewed = facelab.train(model, x, y, epochs=1, batch_size=16, face_probabilities=only_minority,
+                           minority=minority, augment_images=True, verbose=False)
+    assert skewed.minority_drawn == [1.0]
+    assert skewed.effective_faces[0] == pytest.approx(4.0)
+    assert np.isfinite(skewed.loss).all()
