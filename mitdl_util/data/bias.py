@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import lfw_people
 from .cache import find_local, notice
 from .loaders import (
+    MAX_LFW_PEOPLE,
     _lfw_subset,
     _photo_crops,
     _read_faces_ccby,
@@ -165,10 +167,13 @@ def load_race_split(seed: int = 0, *, rare_groups: tuple[str, ...] = RARE_GROUPS
     return data
 
 
-def load_illumination_bias(seed: int = 0, *, source: str = "auto", minority_share: float = MINORITY_SHARE, dark_nonface_share: float = DARK_NONFACE_SHARE,
-                           nonfaces_per_face: float = NONFACES_PER_FACE, test_fraction: float = 0.25, image_size: int = 64, verbose: bool = True) -> BiasData:
+def load_illumination_bias(seed: int = 0, *, source: str = "auto", minority_share: float = MINORITY_SHARE,
+                           dark_nonface_share: float = DARK_NONFACE_SHARE,
+                           nonfaces_per_face: float = NONFACES_PER_FACE, test_fraction: float = 0.25,
+                           image_size: int = 64, verbose: bool = True) -> BiasData:
     """Experiment 2: the controlled illumination bias (see the module docstring and the card
-    ``datasets/illumination-bias.md``). ``source``: "faces-ccby", "lfw_subset" or "auto" (the first when present).
+    ``datasets/illumination-bias.md``). ``source``: "faces-ccby", "lfw-people" (as many faces as
+    faces-ccby has), "lfw_subset" or "auto" (the first one available).
     FAST mode uses the same data (the minority would be a handful of faces otherwise). Groups are "light"/"dark";
     ``minority_train`` marks the darkened training faces."""
     from .cache import DataUnavailableError
@@ -177,17 +182,31 @@ def load_illumination_bias(seed: int = 0, *, source: str = "auto", minority_shar
         raise ValueError(f"minority_share must be in (0, 0.10]; got {minority_share}")
     rng = np.random.default_rng(seed)
     source = source.replace("-", "_")
+    if source not in ("auto", "faces_ccby", "lfw_people", "lfw_subset"):
+        raise ValueError(f"source must be 'auto', 'faces-ccby', 'lfw-people' or 'lfw_subset', not {source!r}")
     folder = _ccby_folder() if source in ("auto", "faces_ccby") else None
     if source == "faces_ccby" and folder is None:
         raise DataUnavailableError("faces-ccby was not found: set MITDL_LOCAL_DATA to the folder holding "
-                                   "faces-ccby/labels.csv, or use source='lfw_subset'.")
+                                   "faces-ccby/labels.csv, or use source='lfw-people' or source='lfw_subset'.")
+    people, why_not = False, ""
+    if folder is None and source in ("auto", "lfw_people"):
+        people, why_not = lfw_people.available(download=True if source == "lfw_people" else None)
+        if source == "lfw_people" and not people:
+            raise DataUnavailableError(f"LFW faces are not available: {why_not}.")
     if folder is not None:
         faces, _ = _read_faces_ccby(str(folder), image_size, (folder / "labels.csv").stat().st_mtime)
         name = "faces-ccby"
+    elif people:
+        faces, _ = lfw_people.read_faces(image_size)
+        if len(faces) > MAX_LFW_PEOPLE:
+            faces = faces[np.sort(rng.choice(len(faces), MAX_LFW_PEOPLE, replace=False))]
+        name = "lfw-people (LFW, one colour photo per person)"
     else:
         lfw_faces, _ = _lfw_subset()
         faces = np.stack([_resize(p, image_size) for p in lfw_faces])
         name = "lfw_subset (scikit-image's 100 grey faces)"
+        if source == "auto" and verbose:
+            notice(f"illumination-bias: faces-ccby not found, using scikit-image's 100 faces; {why_not}")
     n = len(faces)
     order = rng.permutation(n)
     n_test = int(round(n * test_fraction))

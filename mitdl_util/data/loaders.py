@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import mode
+from . import lfw_people
 from .cache import (
     ChecksumError,
     DataUnavailableError,
@@ -30,6 +31,8 @@ FAST_MNIST = (4000, 1000)
 """(train, test) digits in FAST mode: all 5 000 offline digits. Fewer cost the lecture's CNN its 97.5 % target
 (measured: 95.4–96.2 % on 2 000 / 500 against 97.6–98.1 % on 4 000 / 1 000 over 8 seeds, 12 epochs)."""
 FAST_FACES = 300
+MAX_LFW_PEOPLE = 1214
+"""Faces load_faces takes from lfw-people in full mode: as many as faces-ccby holds, so both sources cost the same."""
 """Faces (and as many non-faces) in FAST mode when the faces-ccby folder is used."""
 
 PHOTOS = (
@@ -178,7 +181,7 @@ class Faces:
     """Face (1) vs non-face (0) images float32 (N, S, S, 3) in [0, 1], uint8 labels, and per-image attributes.
 
     ``attributes_train`` / ``attributes_test`` map each of ``ATTRIBUTE_KEYS`` to an array aligned with the
-    images: ``source`` (fairface_a, fairface_b, london, lfw, lfw_nonface, skimage:<photo>), ``file``,
+    images: ``source`` (fairface_a, fairface_b, london, lfw_people, lfw, lfw_nonface, skimage:<photo>), ``file``,
     ``gender``, ``age``, ``race`` (strings, "" where unknown or not a face) and ``grayscale`` (bool).
     """
 
@@ -281,6 +284,20 @@ def _faces_from_ccby(folder: Path, size: int, fast: bool, rng: np.random.Generat
     if fast:
         keep = np.sort(_stratified_subset(face_attrs["source"], FAST_FACES, rng))
         faces, face_attrs = faces[keep], {k: v[keep] for k, v in face_attrs.items()}
+    return _with_nonfaces(faces, face_attrs, size, rng)
+
+
+def _faces_from_lfw_people(size: int, fast: bool, rng: np.random.Generator):
+    faces, names = lfw_people.read_faces(size)
+    keep = np.arange(len(faces))
+    if len(faces) > (FAST_FACES if fast else MAX_LFW_PEOPLE):
+        keep = np.sort(rng.choice(len(faces), FAST_FACES if fast else MAX_LFW_PEOPLE, replace=False))
+    return _with_nonfaces(faces[keep], _attrs(len(keep), "lfw_people", file=names[keep]), size, rng)
+
+
+def _with_nonfaces(faces: np.ndarray, face_attrs: dict, size: int, rng: np.random.Generator):
+    """Faces plus as many non-faces: a quarter LFW non-face patches (grey), the rest random-scale photo crops; as
+    many faces as grey non-faces are turned grey."""
     faces = faces.copy()
     face_attrs = {k: v.copy() for k, v in face_attrs.items()}
     n = len(faces)
@@ -320,34 +337,47 @@ def load_faces(
     """Return a :class:`Faces`: face (1) / non-face (0) images float32 (N, 64, 64, 3) in [0, 1], seeded split.
 
     ``source``: ``"faces-ccby"`` (1 214 labelled real faces from the shared folder, with race/gender/age
-    attributes), ``"lfw_subset"`` (scikit-image's 100 faces + 100 non-faces, grey) or ``"auto"`` (the first,
-    else the second with a notice). Non-faces for faces-ccby are LFW's non-face patches plus random-scale crops
-    of scikit-image photos, as many as faces. The split is stratified by label and source; FAST keeps 300 faces.
+    attributes), ``"lfw-people"`` (LFW, one colour photo per person, 1 214 of 5 749 used; downloaded once, by
+    itself on Colab), ``"lfw_subset"`` (scikit-image's 100 faces + 100 non-faces, grey) or ``"auto"`` (the first
+    one available, with a notice when it is not faces-ccby). Non-faces for the first two are LFW's non-face patches
+    plus random-scale crops of scikit-image photos, as many as faces. The split is stratified by label and source;
+    FAST keeps 300 faces.
     """
     fast = _fast(fast)
     rng = np.random.default_rng(seed)
     source = source.replace("-", "_")
-    if source not in {"auto", "faces_ccby", "lfw_subset"}:
-        raise DataUnavailableError(f"Unknown faces source {source!r}: use 'auto', 'faces-ccby' or 'lfw_subset'.")
-    folder = find_local(REGISTRY["faces-ccby"].filename) if source != "lfw_subset" else None
+    if source not in {"auto", "faces_ccby", "lfw_people", "lfw_subset"}:
+        raise DataUnavailableError(f"Unknown faces source {source!r}: use 'auto', 'faces-ccby', 'lfw-people' or "
+                                   "'lfw_subset'.")
+    folder = find_local(REGISTRY["faces-ccby"].filename) if source in {"auto", "faces_ccby"} else None
     if folder is not None and not (folder / "labels.csv").is_file():
         folder = None
     if source == "faces_ccby" and folder is None:
         where = " or ".join(str(d) for d in local_data_dirs()) or "no folder"
         raise DataUnavailableError(
             f"faces-ccby was not found in {where}: set MITDL_LOCAL_DATA to the folder that holds "
-            "faces-ccby/labels.csv, or call load_faces(source='lfw_subset')."
+            "faces-ccby/labels.csv, or call load_faces(source='lfw-people') or load_faces(source='lfw_subset')."
         )
+    people, why_not = (False, "")
+    if folder is None and source in {"auto", "lfw_people"}:
+        people, why_not = lfw_people.available(download=True if source == "lfw_people" else None)
+        if source == "lfw_people" and not people:
+            raise DataUnavailableError(f"LFW faces are not available: {why_not}.")
     try:
         if folder is not None:
             x, y, attrs = _faces_from_ccby(folder, image_size, fast, rng)
             name, used = "faces-ccby", f"faces-ccby ({folder})"
+        elif people:
+            x, y, attrs = _faces_from_lfw_people(image_size, fast, rng)
+            name, used = "lfw-people", "LFW, one colour photo per person (lfw-people)"
+            if source == "auto":
+                used += " (faces-ccby not found; set MITDL_LOCAL_DATA to use it)"
         else:
             x, y, attrs = _faces_from_lfw(image_size)
             name = "lfw_subset"
             used = "100 LFW faces + 100 non-faces shipped with scikit-image"
             if source == "auto":
-                used += " (faces-ccby not found; set MITDL_LOCAL_DATA to use it)"
+                used += f" (faces-ccby not found; set MITDL_LOCAL_DATA to use it; or {why_not})"
     except ImportError:
         raise DataUnavailableError(
             "No face data is available: set MITDL_LOCAL_DATA to a folder holding faces-ccby/labels.csv, "
