@@ -2,6 +2,7 @@
 
     python benchmarks/lab04_bias.py                     # 5 seeds, both experiments (about 12 min on 2 CPU cores)
     python benchmarks/lab04_bias.py --seeds 0 1 --experiments 2 --methods standard dbvae-max
+    python benchmarks/lab04_bias.py --pilot   # the settings sweep on pilot seeds -> benchmarks/lab04_pilot.md
 
 Experiment 1 (measuring bias on real faces): the standard CNN trained on FairFace faces where two race groups are
 rare (~5 % of training faces), per-group recall on a balanced held-out set, and the noise floor: the worst-group gap
@@ -47,7 +48,17 @@ METHODS = {
     "dbvae-product-s0.001": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 10,
                                        "smoothing_fac": 0.001}),
     "dbvae-product": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 10, "smoothing_fac": 1.0}),
+    # the neighbours of dbvae-product, compared on the pilot seeds (benchmarks/lab04_pilot.md) to choose it
+    "dbvae-product-s0.5": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 10,
+                                     "smoothing_fac": 0.5}),
+    "dbvae-product-s2": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 10, "smoothing_fac": 2.0}),
+    "dbvae-product-b5": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 5, "smoothing_fac": 1.0}),
+    "dbvae-product-b20": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 20,
+                                    "smoothing_fac": 1.0}),
+    "dbvae-product-16": ("dbvae", {"latent_dim": 16, "combine": "product", "bins": 10, "smoothing_fac": 1.0}),
 }
+PILOT_SEEDS = (100, 101, 102, 103, 104)
+"""Seeds used to choose the recipe and the DB-VAE settings; the reported tables use seeds 0-4."""
 DEFAULT_METHODS = ("standard", "oversample", "dbvae-uniform", "dbvae-max", "dbvae-max-8", "dbvae-product-s0.001",
                    "dbvae-product")
 AUGMENT = {1: False, 2: True}
@@ -159,7 +170,12 @@ def _ms(values, digits: int = 3) -> str:
 
 def markdown(results: dict) -> str:
     meta = results["meta"]
-    lines = ["# Lab 04 — bias experiments", "",
+    pilot = list(meta["seeds"]) == list(PILOT_SEEDS)
+    lines = ["# Lab 04 — pilot sweep (seeds no reported table uses)" if pilot else "# Lab 04 — bias experiments", "",
+             *(["The comparison that chose the DB-VAE settings used in the lab and in lab04_bias.md "
+                "(dbvae-product: 32 dimensions, 10 bins, smoothing 1.0) among its neighbours. The recipe itself was "
+                "fixed earlier, with the standard CNN alone (see datasets/illumination-bias.md).", ""] if pilot
+               else []),
              f"Produced by `{meta['command']}` on {meta['platform']} in {meta['minutes']:.1f} min "
              f"(seeds {meta['seeds']}, {meta['epochs']} epochs, batch 32, Adam 5e-4). Mean ± sd over seeds.", ""]
     if "experiment1" in results:
@@ -244,7 +260,14 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=sorted(METHODS))
     parser.add_argument("--out", default=str(HERE / "lab04_bias"), help="output path without extension")
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
+    parser.add_argument("--pilot", action="store_true",
+                        help="the sweep that chose the DB-VAE settings: pilot seeds, experiment 2, neighbours of "
+                             "dbvae-product; writes benchmarks/lab04_pilot.*")
     args = parser.parse_args(argv)
+    if args.pilot:
+        args.seeds, args.experiments, args.out = list(PILOT_SEEDS), [2], str(HERE / "lab04_pilot")
+        args.methods = ["standard", "oversample", "dbvae-max", "dbvae-product", "dbvae-product-s0.5",
+                        "dbvae-product-s2", "dbvae-product-b5", "dbvae-product-b20", "dbvae-product-16"]
     if args.render_only:
         out = Path(args.out)
         out.with_suffix(".md").write_text(markdown(json.loads(out.with_suffix(".json").read_text())), "utf-8")
