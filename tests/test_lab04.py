@@ -367,3 +367,39 @@ def test_race_split_keeps_rare_groups_rare_and_the_test_set_balanced():
     assert 0.03 <= data.minority_train[faces].mean() <= 0.07
     groups, counts = np.unique(data.groups_test[data.y_test == 1], return_counts=True)
     assert len(groups) == 7 and set(counts) == {bias.TEST_PER_GROUP}
+
+
+# ---------------------------------------------------------------- the lab quotes the script's tables, not old ones
+DISCUSSION_ROWS = {
+    "standard CNN": "standard",
+    "DB-VAE loss, no resampling": "dbvae-uniform",
+    'DB-VAE, `"max"`, 32 dims': "dbvae-max",
+    'DB-VAE, `"product"`, smoothing 1.0': "dbvae-product",
+    "oversampling with the true labels": "oversample",
+}
+
+
+def test_the_discussion_quotes_the_current_benchmark_tables(repo_root):
+    """Do the gaps and reductions in the solution's discussion match benchmarks/lab04_bias.json? (Rerunning the
+    script with another recipe must come with an updated discussion.)"""
+    import json
+    import re
+
+    import nbformat
+
+    results = json.loads((repo_root / "benchmarks" / "lab04_bias.json").read_text("utf-8"))["experiment2"]
+    rows = results["rows"]
+    nb = nbformat.read(repo_root / "solutions" / "04_facial_detection.ipynb", as_version=4)
+    discussion = next(c.source for c in nb.cells if c.cell_type == "markdown" and "### Discussion" in c.source)
+    base = {r["seed"]: r["gap"] for r in rows if r["method"] == "standard"}
+    for label, method in DISCUSSION_ROWS.items():
+        line = next((ln for ln in discussion.splitlines() if ln.startswith("| " + label)), None)
+        assert line is not None, f"the discussion has no row for {label!r}"
+        gaps = np.asarray([r["gap"] for r in rows if r["method"] == method])
+        mean, sd = re.search(r"\| (-?[\d.]+) ± ([\d.]+) \|", line).groups()
+        assert float(mean) == pytest.approx(gaps.mean(), abs=0.006), line
+        assert float(sd) == pytest.approx(gaps.std(ddof=1), abs=0.006), line
+        reduction = re.search(r"\| (\d+) % \|$", line)
+        if reduction:
+            expected = np.mean([1 - r["gap"] / base[r["seed"]] for r in rows if r["method"] == method])
+            assert int(reduction.group(1)) == round(100 * expected), line
