@@ -188,11 +188,7 @@ def load_illumination_bias(seed: int = 0, *, source: str = "auto", minority_shar
     if source == "faces_ccby" and folder is None:
         raise DataUnavailableError("faces-ccby was not found: set MITDL_LOCAL_DATA to the folder holding "
                                    "faces-ccby/labels.csv, or use source='lfw-people' or source='lfw_subset'.")
-    people, why_not = False, ""
-    if folder is None and source in ("auto", "lfw_people"):
-        people, why_not = lfw_people.available(download=True if source == "lfw_people" else None)
-        if source == "lfw_people" and not people:
-            raise DataUnavailableError(f"LFW faces are not available: {why_not}.")
+    people, why_not = lfw_people.for_source(source) if folder is None and source != "lfw_subset" else (False, "")
     if folder is not None:
         faces, _ = _read_faces_ccby(str(folder), image_size, (folder / "labels.csv").stat().st_mtime)
         name = "faces-ccby"

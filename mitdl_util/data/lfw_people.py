@@ -61,6 +61,15 @@ def available(*, download: bool | None = None) -> tuple[bool, str]:
     return (True, "") if _photos(folder) else (False, f"the {NAME} archive holds no photos")
 
 
+def for_source(source: str) -> tuple[bool, str]:
+    """What a face loader asked for ``source`` ("auto" or "lfw_people") does where faces-ccby is absent: (use LFW?,
+    why not). An explicit "lfw_people" downloads anywhere and raises when it cannot."""
+    usable, why_not = available(download=True if source == "lfw_people" else None)
+    if source == "lfw_people" and not usable:
+        raise DataUnavailableError(f"LFW faces are not available: {why_not}.")
+    return usable, why_not
+
+
 @functools.lru_cache(maxsize=2)
 def read_faces(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(faces float32 (N, size, size, 3) in [0, 1], photo file names): one photo per person, face-centred crops.

@@ -358,11 +358,7 @@ def load_faces(
             f"faces-ccby was not found in {where}: set MITDL_LOCAL_DATA to the folder that holds "
             "faces-ccby/labels.csv, or call load_faces(source='lfw-people') or load_faces(source='lfw_subset')."
         )
-    people, why_not = (False, "")
-    if folder is None and source in {"auto", "lfw_people"}:
-        people, why_not = lfw_people.available(download=True if source == "lfw_people" else None)
-        if source == "lfw_people" and not people:
-            raise DataUnavailableError(f"LFW faces are not available: {why_not}.")
+    people, why_not = lfw_people.for_source(source) if folder is None and source != "lfw_subset" else (False, "")
     try:
         if folder is not None:
             x, y, attrs = _faces_from_ccby(folder, image_size, fast, rng)
