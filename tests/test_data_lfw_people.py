@@ -122,3 +122,22 @@ def test_illumination_benchmark_uses_lfw_people_on_colab(lfw_server, colab):
     faces = data.y_train == 1
     assert faces.sum() == 30 and data.minority_train[faces].sum() == bias.MIN_MINORITY
     assert (data.groups_test == "dark").sum() == (data.groups_test == "light").sum()
+
+
+def test_an_unsafe_archive_is_refused_and_colab_falls_back_with_the_reason(server, colab, monkeypatch, tmp_path,  # noqa: F811
+                                                                            capsys):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        link = tarfile.TarInfo("lfw_funneled/Person_000/Person_000_0001.jpg")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    body = buf.getvalue()
+    url = server.serve("/evil.tgz", body)
+    monkeypatch.setitem(REGISTRY, "lfw-people", dataclasses.replace(
+        REGISTRY["lfw-people"], urls=(url,), sha256=hashlib.sha256(body).hexdigest()))
+    monkeypatch.setenv("MITDL_LOCAL_DATA", str(tmp_path / "no-faces-ccby"))
+    faces = loaders.load_faces(fast=True)
+    out = capsys.readouterr().out
+    assert faces.source == "lfw_subset"
+    assert "lfw-people could not be downloaded" in out and "link member" in out
+    assert not list(lfw_people._folder().parent.rglob("Person_000_0001.jpg"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MitdlError
-from .cache import ChecksumError, DataUnavailableError, data_dir, is_offline
+from .cache import DataUnavailableError, data_dir, is_offline
 from .download import cached_path, extract_archive, fetch, is_cached
 
 NAME = "lfw-people"
@@ -49,14 +49,14 @@ def available(*, download: bool | None = None) -> tuple[bool, str]:
             extract_archive(cached_path(NAME), folder)
             return True, ""
     except (OSError, MitdlError) as exc:
-        return False, f"the cached {NAME} archive could not be extracted ({exc}); `mitdl data verify` removes it"
+        return False, f"the cached {NAME} archive could not be extracted ({exc}); delete {cached_path(NAME)}"
     if download is None:
         download = on_colab() and not is_offline()
     if not download:
         return False, f"`mitdl data fetch {NAME}` downloads 5 749 real colour faces (about 200 MB) once"
     try:
         fetch(NAME)
-    except (DataUnavailableError, ChecksumError) as exc:
+    except MitdlError as exc:  # no network, wrong hash, an archive refused as unsafe: fall back, say why
         return False, f"{NAME} could not be downloaded ({exc})"
     return (True, "") if _photos(folder) else (False, f"the {NAME} archive holds no photos")
 
