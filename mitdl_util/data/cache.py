@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import MitdlError
@@ -26,6 +30,114 @@ class UnsafeFileError(MitdlError):
     """A downloaded file would need unpickling, or an archive member would land outside the cache."""
 
 
+class CacheWriteError(DataUnavailableError):
+    """The cache cannot take a file: its disk is full, or the folder is read-only. Loaders with an offline
+    fallback catch it like any other :class:`DataUnavailableError`."""
+
+    def __init__(self, message: str, short: str):
+        super().__init__(message)
+        self.short = short  # a few words for a loader's one-line notice, e.g. "/x is read-only"
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def megabytes(n: int) -> str:
+    """``n`` bytes as a short human-readable size."""
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n} bytes"
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space on the disk that holds ``folder`` (or its nearest existing parent)."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def disk_full(folder: Path, what: str, need: int | None = None) -> CacheWriteError:
+    """The error for "``what`` does not fit in ``folder``"."""
+    sizes = f" (it needs {megabytes(need)}, {megabytes(free_bytes(folder))} are free)" if need else ""
+    return CacheWriteError(
+        f"The disk holding {folder} is full, so {what} could not be saved{sizes}: free space there, or set "
+        "MITDL_DATA_DIR to a folder on a disk with room, and run again.",
+        short=f"no space left in {folder}",
+    )
+
+
+def read_only(folder: Path, what: str) -> CacheWriteError:
+    """The error for "``folder`` cannot be written"."""
+    return CacheWriteError(
+        f"{folder} is read-only, so {what} could not be saved: set MITDL_DATA_DIR to a writable folder, and run "
+        "again.",
+        short=f"{folder} is read-only",
+    )
+
+
+def as_cache_error(exc: OSError, folder: Path, what: str) -> CacheWriteError | None:
+    """A disk-full or read-only ``exc`` as the kit's one-sentence error; None for any other OSError."""
+    if exc.errno in _DISK_FULL:
+        return disk_full(folder, what)
+    if exc.errno in _READ_ONLY:
+        return read_only(folder, what)
+    return None
+
+
+def remove(path: Path) -> None:
+    """Delete a file or folder if it is there (best effort: used while cleaning up after a failure)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+@contextmanager
+def saving(folder: Path, what: str, *, leftovers: tuple[Path, ...] = ()) -> Iterator[None]:
+    """Turn a disk-full or read-only error inside the block into a :class:`CacheWriteError` about ``what``,
+    after deleting ``leftovers`` (temporary files the block may have left half-written)."""
+    try:
+        yield
+    except OSError as exc:
+        for path in leftovers:
+            remove(path)
+        error = as_cache_error(exc, Path(folder), what)
+        if error is None:
+            raise
+        raise error from None
+
+
+@contextmanager
+def lock(path: Path, timeout: float, what: str) -> Iterator[None]:
+    """Hold an inter-process lock on ``path`` for the block (a ``filelock.FileLock`` in the ``.locks`` folder
+    beside it), so two notebooks fetching one file take turns. Says so once when another process holds it, and
+    waits up to ``timeout`` s."""
+    import filelock
+
+    folder = Path(path).parent
+    with saving(folder, what):
+        (folder / ".locks").mkdir(parents=True, exist_ok=True)
+        file_lock = filelock.FileLock(str(folder / ".locks" / (Path(path).name + ".lock")))
+        try:
+            file_lock.acquire(timeout=0)
+        except filelock.Timeout:
+            notice(f"another process is already fetching {what}; waiting for it (up to {timeout:.0f} s)")
+            try:
+                file_lock.acquire(timeout=timeout)
+            except filelock.Timeout:
+                raise DataUnavailableError(
+                    f"Another process has been fetching {what} for over {timeout:.0f} s (it holds "
+                    f"{file_lock.lock_file}): wait for it to finish or stop it, and run again."
+                ) from None
+    try:
+        yield
+    finally:
+        file_lock.release()
+
+
 def data_dir() -> Path:
     """The cache folder: ``$MITDL_DATA_DIR``, else the user's cache directory (``platformdirs``)."""
     env = os.environ.get("MITDL_DATA_DIR", "").strip()
@@ -35,7 +147,17 @@ def data_dir() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_cache_dir("mitdl_util", appauthor=False)) / "datasets"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno in _READ_ONLY:
+            raise CacheWriteError(
+                f"The data cache {path} cannot be created (the folder above it is read-only): set MITDL_DATA_DIR "
+                "to a writable folder, and run again.", short=f"{path} cannot be created (read-only)") from None
+        error = as_cache_error(exc, path, "the data cache folder")
+        if error is None:
+            raise
+        raise error from None
     return path
 
 

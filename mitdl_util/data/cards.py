@@ -29,6 +29,7 @@ def render_card(ds: Dataset) -> str:
         rows += [("primary URL" if i == 0 else f"mirror {i}", url) for i, url in enumerate(ds.urls)]
         if ds.archive:
             rows.append(("archive", ds.archive))
+            rows.append(("unpacks to at most (bytes)", str(ds.unpacked_bytes) if ds.unpacked_bytes else "no bound"))
     elif ds.kind == "package":
         rows.append(("shipped by", f"`{ds.package}`"))
     else:

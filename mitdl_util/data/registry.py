@@ -31,6 +31,7 @@ class Dataset:
     sha256: str | None = None  # download: pinned hash; None means "unknown: refuse unless the user opts in"
     size_bytes: int | None = None  # download: exact size when known (also catches truncated files early)
     archive: str | None = None  # download: "zip" or "tar" when the file is extracted after verification
+    unpacked_bytes: int | None = None  # archive: the most bytes its files may add up to; extraction refuses more
     package: str | None = None  # package: the call that returns it
     fallback: str | None = None  # name of the dataset used when this one is unavailable
     notes: tuple[str, ...] = field(default=())
@@ -153,14 +154,20 @@ _DATASETS = (
         urls=("https://ndownloader.figshare.com/files/5976015",),
         sha256="b47c8422c8cded889dc5a13418c4bc2abbda121092b3533a83306f90d900100a",
         archive="tar",
+        unpacked_bytes=500_000_000,
         fallback="lfw-subset",
         notes=(
             "The sha256 is the one scikit-learn pins for the same URL (sklearn/datasets/_lfw.py, "
             "FUNNELED_ARCHIVE); this machine has no internet, so the download itself was only tested against a "
             "local server with a small archive of the same layout.",
             "Downloaded automatically only on Colab; elsewhere run `mitdl data fetch lfw-people` once.",
-            "The resized faces are cached as faces-64.npy in the extracted folder (rebuilt when the photo count "
-            "changes).",
+            "The resized faces are cached as faces-64.npy in the extracted folder, with a record beside it "
+            "(faces-64.npy.json: sha256, shape, dtype, photo list); a file that does not match its record is "
+            "rebuilt from the photos.",
+            "Extraction is bounded: the archive's files may add up to at most 500 MB (about twice the archive; "
+            "JPEGs barely compress, so the real files are about the archive's size). The extracted folder holds a "
+            "record (.mitdl-unpacked.json: archive sha256, every file's size); a folder that does not match it, or "
+            "a photo that does not decode, is extracted again from the verified archive.",
         ),
     ),
     Dataset(
