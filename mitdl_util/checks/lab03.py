@@ -12,6 +12,7 @@ import numpy as np
 from .diagnostics import as_number, describe, real_array, student_call
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, case_rng, exercises_in
 from .engine import progress as _progress
+from .models import ModelBuilderExercise
 from .outcomes import Incorrect
 
 LAB = "lab03"
@@ -27,17 +28,14 @@ _LAYER_NAMES = ("Conv2D 32", "MaxPooling2D", "Conv2D 64", "MaxPooling2D", "Flatt
 
 # ---------------------------------------------------------------- the accuracy threshold
 def accuracy_threshold(n_test: int) -> float:
-    """The test accuracy `cnn_accuracy` asks for, given the size of the held-out test set.
+    """The test accuracy `cnn_accuracy` asks for, given the size of the lab's held-out test set (which the check
+    loads itself, so a student's subset cannot change it).
 
     Full MNIST (10 000 test digits, 60 000 to train on) -> 0.99. The 5 000 digits the kit ships offline
     (1 000 test digits, 4 000 to train on; also FAST mode) -> 0.97; the lab's CNN measured 97.6–98.1 % there over
-    8 seeds. A smaller test set than that (a student's own subset) -> 0.94.
+    8 seeds.
     """
-    if n_test >= 5000:
-        return 0.99
-    if n_test >= 1000:
-        return 0.97
-    return 0.94
+    return 0.99 if n_test >= 5000 else 0.97
 
 
 # ---------------------------------------------------------------- references
@@ -235,6 +233,25 @@ def _judge_receptive_field(n) -> None:
 
 
 # ---------------------------------------------------------------- cnn_accuracy
+def held_out_digits():
+    """The MNIST split `cnn_accuracy` judges on: the lab's own `mdl.data.load_mnist()`, loaded by the check itself
+    (so a subset of the test set, or the training set, cannot change the verdict). Returns uint8 arrays
+    ((x_train, y_train), (x_test, y_test))."""
+    from ..data import load_mnist
+
+    return load_mnist(verbose=False)
+
+
+def _as_uint8_digits(x: np.ndarray) -> np.ndarray:
+    """Prepared images (N, 28, 28, 1) in [0, 1] back to the uint8 pixels they came from."""
+    return np.clip(np.rint(np.asarray(x, np.float64)[..., 0] * 255), 0, 255).astype(np.uint8)
+
+
+def _rows_found_in(x: np.ndarray, pool: np.ndarray) -> int:
+    known = {image.tobytes() for image in pool}
+    return sum(image.tobytes() in known for image in x)
+
+
 def _judge_cnn_accuracy(model, x_test, y_test) -> None:
     import keras
 
@@ -255,26 +272,30 @@ def _judge_cnn_accuracy(model, x_test, y_test) -> None:
         raise Incorrect("`y_test` looks one-hot encoded; pass the integer labels 0–9, shape (N,).")
     if y.ndim != 1 or len(y) != len(x):
         raise Incorrect(f"`y_test` is {describe(y_test)}; expected one integer label per image, shape ({len(x)},).")
-    if len(x) < 100:
-        raise Incorrect(f"`x_test` holds only {len(x)} images; measure accuracy on the whole held-out test set.")
-    if len(x) > 10_000:
-        raise Incorrect(f"`x_test` holds {len(x):,} images, more than any MNIST test set (10 000): that looks like "
-                        "the training data. Accuracy counts only on digits the model never saw in training.")
-    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0 or y.max() >= NUM_CLASSES:
-        raise Incorrect(f"`y_test` is {describe(y_test)}; expected integer labels 0–9.")
-    probabilities = np.asarray(model.predict(x.astype(np.float32), batch_size=512, verbose=0))
-    if probabilities.shape != (len(x), NUM_CLASSES):
-        raise Incorrect(f"`model` outputs shape {probabilities.shape} for {len(x)} images; expected "
-                        f"({len(x)}, 10), one probability per class.")
-    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y.astype(np.int64)))
-    threshold = accuracy_threshold(len(x))
-    if accuracy >= 0.999:
-        raise Incorrect(f"accuracy {accuracy:.2%} on {len(x):,} images — even the best models make a few mistakes "
-                        "on held-out MNIST digits. Is this the training data? Pass `x_test`, `y_test`.")
+    (train_raw, _), (test_raw, test_labels) = held_out_digits()
+    pixels = _as_uint8_digits(x)
+    if pixels.shape != test_raw.shape or not np.array_equal(pixels, test_raw):
+        in_training = _rows_found_in(pixels, train_raw)
+        if in_training:
+            raise Incorrect(f"{in_training:,} of the {len(x):,} images in `x_test` are training digits: accuracy on "
+                            "digits the model trained on says nothing about new ones. Pass the held-out test set, "
+                            "`x_test, y_test`.")
+        raise Incorrect(f"`x_test` ({len(x):,} images) is not the lab's held-out test set ({len(test_raw):,} "
+                        "images): pass all of `x_test` and `y_test` as `mdl.data.load_mnist()` gave them, through "
+                        "`prepare_images`.")
+    if not np.array_equal(y, test_labels):
+        raise Incorrect("`y_test` is not the labels of the held-out test set: pass `y_test`, in its order.")
+    prepared = _prepare_images(test_raw)
+    probabilities = np.asarray(model.predict(prepared, batch_size=512, verbose=0))
+    if probabilities.shape != (len(prepared), NUM_CLASSES):
+        raise Incorrect(f"`model` outputs shape {probabilities.shape} for {len(prepared)} images; expected "
+                        f"({len(prepared)}, 10), one probability per class.")
+    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == test_labels.astype(np.int64)))
+    threshold = accuracy_threshold(len(prepared))
     if accuracy < threshold:
-        raise Incorrect(f"test accuracy is {accuracy:.2%} on {len(x):,} held-out images; this lab asks for at least "
-                        f"{threshold:.1%} on a test set of that size. Train for more epochs, check that the images "
-                        "went through `prepare_images`, and that the model is the CNN you trained.")
+        raise Incorrect(f"test accuracy is {accuracy:.2%} on the {len(prepared):,} held-out images; this lab asks "
+                        f"for at least {threshold:.1%} on this test set. Train for more epochs, check that the "
+                        "images went through `prepare_images`, and that the model is the CNN you trained.")
 
 
 # ---------------------------------------------------------------- train_step
@@ -425,6 +446,9 @@ def _shift_cases(rng):
         Case((images, -dy, dx), label=f"the same images, dx={-dy}, dy={dx}"),
         Case((gray, 2, -3), label="2 uint8 28×28 images, dx=2, dy=-3"),
         Case((gray, 0, 0), label="2 uint8 28×28 images, dx=0, dy=0"),
+        Case((images, w + int(rng.integers(1, 4)), 1), label=f"the {h}×{w} images shifted right by more than "
+                                                            "their width (everything moves out)"),
+        Case((gray, 0, -IMAGE_SIDE), label="2 uint8 28×28 images, dy=-28 (up by exactly their height)"),
     ]
 
 
@@ -435,13 +459,13 @@ def _check_prepare(got, case: Case) -> None:
                         "float32, the type Keras layers compute in — convert with `.astype(np.float32)`.")
 
 
-def _check_integer(name: str):
+def _check_integer(name: str, what: str = "class numbers"):
     def validate(got, case: Case) -> None:
         array = np.asarray(got)
         # Only whole-number floats are a dtype slip; other values are judged (and explained) by the comparison.
         if np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array)):
             raise Incorrect(f"`{name}` returned dtype {array.dtype} for {case.label}; expected integers "
-                            "(class numbers) — convert with `.astype(int)`.")
+                            f"({what}) — convert with `.astype(int)`.")
     return validate
 
 
@@ -487,7 +511,7 @@ prepare_images = FunctionExercise(
            "last axis."],
 )
 
-build_fc_model = FunctionExercise(
+build_fc_model = ModelBuilderExercise(
     f"{LAB}.build_fc_model", reference=_build_fc_model, cases=_model_cases, output="model",
     mistakes=[
         Mistake(lambda: _fc_variant(flatten=False),
@@ -511,7 +535,7 @@ fc_param_count = AnswerExercise(
            "Flatten gives 28·28 = 784 inputs; add the parameters of both Dense layers."],
 )
 
-build_cnn_model = FunctionExercise(
+build_cnn_model = ModelBuilderExercise(
     f"{LAB}.build_cnn_model", reference=_build_cnn_model, cases=_model_cases, output="model",
     mistakes=[
         Mistake(lambda: _build_cnn_model(side=32),
@@ -582,7 +606,13 @@ predict_classes = _QuietFunctionExercise(
 
 confusion_matrix = FunctionExercise(
     f"{LAB}.confusion_matrix", reference=_confusion_matrix, cases=_confusion_cases, rtol=0, atol=0,
+    validate=_check_integer("confusion_matrix", "counts of images, so start from `np.zeros(..., dtype=int)`"),
     mistakes=[
+        Mistake(lambda y_true, y_pred, num_classes=NUM_CLASSES: (_confusion_matrix(y_true, y_pred, num_classes)
+                                                                 > 0).astype(np.int64),
+                "`confusion_matrix` counts each (true, predicted) pair at most once — as `m[y_true, y_pred] += 1` "
+                "on whole arrays does, because fancy indexing does not accumulate repeated pairs. Loop over the "
+                "pairs, or use `np.add.at(m, (y_true, y_pred), 1)`"),
         Mistake(lambda y_true, y_pred, num_classes=NUM_CLASSES: _confusion_matrix(y_true, y_pred, num_classes).T,
                 "`confusion_matrix` is transposed: row i must count the images whose true label is i, and column "
                 "j those predicted as j"),
