@@ -14,16 +14,30 @@ tf = pytest.importorskip("tensorflow")
 
 
 # ---------------------------------------------------------------- the lab's solutions, written as a student would
-def build_face_classifier(input_shape=(64, 64, 3), n_filters=12, n_outputs=1):
+def build_face_classifier(input_shape=(64, 64, 3), n_filters=12, n_outputs=1, momentum=0.9):
+    """The functional API, as a student might write it."""
     conv = dict(strides=2, padding="same", activation="relu")
-    return keras.Sequential([
-        keras.Input(shape=input_shape),
-        keras.layers.Conv2D(n_filters, 5, **conv), keras.layers.BatchNormalization(),
-        keras.layers.Conv2D(2 * n_filters, 5, **conv), keras.layers.BatchNormalization(),
-        keras.layers.Conv2D(4 * n_filters, 3, **conv), keras.layers.BatchNormalization(),
-        keras.layers.Conv2D(6 * n_filters, 3, **conv), keras.layers.BatchNormalization(),
-        keras.layers.Flatten(), keras.layers.Dense(512, activation="relu"), keras.layers.Dense(n_outputs),
-    ])
+    inputs = keras.Input(shape=input_shape)
+    h = inputs
+    for factor, size in ((1, 5), (2, 5), (4, 3), (6, 3)):
+        h = keras.layers.BatchNormalization(momentum=momentum)(keras.layers.Conv2D(factor * n_filters, size, **conv)(h))
+    h = keras.layers.Dense(512, activation="relu")(keras.layers.Flatten()(h))
+    return keras.Model(inputs, keras.layers.Dense(n_outputs)(h))
+
+
+def _ignores_n_outputs(input_shape=(64, 64, 3), n_filters=12, n_outputs=1):
+    return build_face_classifier(input_shape, n_filters, 1)
+
+
+def _np_sampling(z_mean, z_logsigma):
+    z_mean = np.asarray(z_mean)
+    return z_mean + np.exp(0.5 * np.asarray(z_logsigma)) * np.random.standard_normal(z_mean.shape)
+
+
+def _np_vae_loss(x, x_recon, mu, logsigma, kl_weight=0.0005):
+    x, x_recon, mu, logsigma = (np.asarray(a) for a in (x, x_recon, mu, logsigma))
+    kl = 0.5 * np.sum(np.exp(logsigma) + mu ** 2 - 1 - logsigma, axis=1)
+    return kl_weight * kl + np.mean(np.abs(x - x_recon), axis=(1, 2, 3))
 
 
 def build_decoder(latent_dim, n_filters=12):
@@ -134,16 +148,18 @@ SOLUTIONS = {
 
 
 # ---------------------------------------------------------------- known-wrong answers
-def _vae(recon="l1", kl_sign=1.0, weight_on="kl"):
+def _vae(recon="l1", kl_sign=1.0, weight_on="kl", kl="sum"):
     def loss(x, x_recon, mu, logsigma, kl_weight=0.0005):
-        kl = kl_sign * 0.5 * tf.reduce_sum(tf.exp(logsigma) + mu ** 2 - 1 - logsigma, axis=1)
+        variance = tf.exp(0.5 * logsigma) if kl == "sigma" else tf.exp(logsigma)  # "sigma": σ where σ² belongs
+        reduce = tf.reduce_mean if kl == "mean" else tf.reduce_sum
+        kl_term = kl_sign * 0.5 * reduce(variance + mu ** 2 - 1 - logsigma, axis=1)
         if recon == "l1":
             rec = tf.reduce_mean(tf.abs(x - x_recon), axis=(1, 2, 3))
         elif recon == "batch":
             rec = tf.reduce_mean(tf.abs(x - x_recon))
         else:
             rec = tf.reduce_mean(tf.square(x - x_recon), axis=(1, 2, 3))
-        return kl_weight * kl + rec if weight_on == "kl" else kl + rec
+        return kl_weight * kl_term + rec if weight_on == "kl" else kl_term + rec
     return loss
 
 
@@ -203,7 +219,7 @@ def _probabilities(variant):
 
 
 def _classifier_with_sigmoid(input_shape=(64, 64, 3), n_filters=12):
-    model = build_face_classifier(input_shape, n_filters)
+    model = q.REFERENCES["build_face_classifier"](input_shape, n_filters)
     return keras.Sequential([keras.Input(shape=input_shape), *model.layers[:-1], keras.layers.Dense(1, "sigmoid")])
 
 
@@ -248,6 +264,15 @@ WRONG = [
     ("sampling", (lambda m, s: m,), "without noise"),
     ("sampling", (lambda m, s: m + tf.exp(0.5 * s) * tf.random.uniform(tf.shape(m)),), "standard normal"),
     ("vae_loss", (_vae(kl_sign=-1.0),), "wrong sign"),
+    ("vae_loss", (_vae(kl="mean"),), "averages the KL term over the latent dimensions"),
+    ("vae_loss", (_vae(kl="sigma"),), "needs the variance σ²"),
+    ("vae_loss", (_np_vae_loss,), "fails inside `tf.function`"),
+    ("sampling", (_np_sampling,), "fails inside `tf.function`"),
+    ("build_face_classifier", (lambda input_shape=(64, 64, 3), n_filters=12, n_outputs=1:
+                               build_face_classifier(input_shape, n_filters, n_outputs, momentum=0.99),),
+     "momentum=0.99"),
+    ("build_face_classifier", (_ignores_n_outputs,), "ignores `n_outputs`"),
+    ("build_face_classifier", (build_face_classifier(),), "pass the function itself"),
     ("vae_loss", (_textbook_kl_without_minus,), "wrong sign"),
     ("vae_loss", (_vae(recon="batch"),), "whole batch"),
     ("vae_loss", (_vae(recon="l2"),), "squared error"),
@@ -292,21 +317,58 @@ def _blob_faces(rng, n=60):
     return x, y
 
 
-def test_face_accuracy_measures_the_model_itself():
+@pytest.fixture
+def blob_split(monkeypatch):
+    """The check judges on the split it loads itself; here, tiny separable blobs."""
+    from mitdl_util.data.loaders import Faces
+
     rng = np.random.default_rng(0)
-    x, y = _blob_faces(rng)
+    x_train, y_train = _blob_faces(rng)
+    x_test, y_test = _blob_faces(rng)
+    monkeypatch.setattr(q, "held_out_faces", lambda: Faces(x_train, y_train, x_test, y_test, source="faces-ccby"))
+    return x_train, y_train, x_test, y_test
+
+
+def test_face_accuracy_measures_the_model_itself(blob_split):
+    x_train, y_train, x, y = blob_split
     keras.utils.set_random_seed(0)
     model = q.REFERENCES["build_face_classifier"](n_filters=4)
     untrained = q.face_accuracy.evaluate(model, x, y)
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
-    model.fit(x, y, epochs=6, batch_size=20, verbose=0)
+    model.fit(x_train, y_train, epochs=6, batch_size=20, verbose=0)
     assert q.face_accuracy.evaluate(model, x, y), "a model that separates the blobs should pass"
     assert untrained.status == "incorrect" and "balanced accuracy" in untrained.message
     assert "expected shape (N, 64, 64, 3)" in q.face_accuracy.evaluate(model, x[..., :1], y).message
     assert "in [0, 1]" in q.face_accuracy.evaluate(model, x * 255, y).message
-    assert "whole held-out test set" in q.face_accuracy.evaluate(model, x[:30], y[:30]).message
+    assert "not the lab's held-out test set" in q.face_accuracy.evaluate(model, x[:30], y[:30]).message
     assert "labels 0" in q.face_accuracy.evaluate(model, x, y * 3).message
     assert "trained `keras.Model`" in q.face_accuracy.evaluate(0.97, x, y).message
+
+
+def test_face_accuracy_rejects_the_training_set_and_subsets(blob_split):
+    """Issue 14: the check accepted the *training* set — the lecture's mistake the lab warns about."""
+    x_train, y_train, x, y = blob_split
+    model = q.REFERENCES["build_face_classifier"](n_filters=4)
+    for images, labels in ((x_train, y_train), (x_train[:50], y_train[:50]), (np.r_[x[:10], x_train[:70]],
+                                                                             np.r_[y[:10], y_train[:70]])):
+        result = q.face_accuracy.evaluate(model, images, labels)
+        assert result.status == "incorrect" and "training images" in result.message, result.message
+    for images, labels in ((x[1:], y[1:]), (x[::2], y[::2])):
+        result = q.face_accuracy.evaluate(model, images, labels)
+        assert result.status == "incorrect" and "not the lab's held-out test set" in result.message, result.message
+    assert "not the labels" in q.face_accuracy.evaluate(model, x, 1 - y).message
+
+
+def test_face_accuracy_loads_the_labs_own_test_set():
+    """Without monkeypatching: the held-out set is the notebook's `load_faces(seed=0)` test split."""
+    from mitdl_util.data import load_faces
+
+    faces = load_faces(seed=0, verbose=False)
+    held_out = q.held_out_faces()
+    assert np.array_equal(held_out.x_test, faces.x_test) and np.array_equal(held_out.y_test, faces.y_test)
+    model = q.REFERENCES["build_face_classifier"](n_filters=4)
+    result = q.face_accuracy.evaluate(model, faces.x_train, faces.y_train)
+    assert result.status == "incorrect" and "training images" in result.message, result.message
 
 
 def test_reference_db_vae_passes_its_own_check():

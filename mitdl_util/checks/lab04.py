@@ -11,6 +11,7 @@ import numpy as np
 from .diagnostics import as_array, check_not_stub, describe, real_array, student_call
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, exercises_in
 from .engine import progress as _progress
+from .models import ModelBuilderExercise
 from .outcomes import Incorrect
 
 LAB = "lab04"
@@ -162,6 +163,35 @@ REFERENCES = {
 """The kit's own implementations by exercise name (`DB_VAE`: `reference_db_vae_class()`)."""
 
 
+# ================================================================ graph mode (how `facelab.train` runs them)
+_GRAPH_ADVICE = ("the DB-VAE trains inside `tf.function`, where the inputs are symbolic tensors that NumPy cannot "
+                 "read: use TensorFlow ops (`tf.exp`, `tf.square`, `tf.reduce_sum`, `tf.reduce_mean`, "
+                 "`tf.random.normal`) instead of NumPy")
+
+
+def run_in_graph(func, name: str, args: tuple, context: str):
+    """Run `func(*args)` inside `tf.function`, as training does; Incorrect naming the reason when it fails there."""
+    import tensorflow as tf
+
+    tensors = tuple(tf.constant(np.asarray(a, np.float32)) for a in args)
+    try:
+        return tf.function(func)(*tensors)
+    except Exception as exc:
+        detail = str(exc).split("\n")[0][:120]
+        raise Incorrect(f"`{name}` works on NumPy arrays but fails inside `tf.function` for {context} "
+                        f"({type(exc).__name__}: {detail}): {_GRAPH_ADVICE}.") from None
+
+
+class _GraphExercise(FunctionExercise):
+    """After the usual cases, the function must also run inside `tf.function` (on the first case's inputs)."""
+
+    def judge(self, func) -> None:
+        super().judge(func)
+        case = self.cases(np.random.default_rng(0))[0]
+        got = run_in_graph(func, self.name, case.args, case.label)
+        self._compare(got, self.reference(*case.args, **case.kwargs), case)
+
+
 # ================================================================ exercise kinds with their own comparison
 class _DictExercise(FunctionExercise):
     """The function returns a dict of numbers (group -> accuracy); compared key by key."""
@@ -194,7 +224,21 @@ class _DictExercise(FunctionExercise):
 
 
 class _SamplingExercise(FunctionExercise):
-    """The answer is random: compare statistics of the standardized residuals (z − mean) / exp(0.5·logsigma)."""
+    """The answer is random: compare statistics of the standardized residuals (z − mean) / exp(0.5·logsigma).
+    It must also draw fresh noise inside `tf.function` (NumPy noise would be frozen into the graph)."""
+
+    def judge(self, func) -> None:
+        import tensorflow as tf
+
+        super().judge(func)
+        case = self.cases(np.random.default_rng(0))[1]
+        compiled = tf.function(func)
+        first = run_in_graph(compiled, self.name, case.args, case.label)
+        self._compare(first, self.reference(*case.args), case)
+        second = np.asarray(compiled(*(tf.constant(a) for a in case.args)))
+        if np.array_equal(np.asarray(first), second):
+            raise Incorrect(f"`{self.name}` draws the same ε every time inside `tf.function` ({case.label}): NumPy "
+                            "random numbers are drawn once, when the graph is traced. Use `tf.random.normal`.")
 
     def _compare(self, got, expected, case: Case) -> None:
         z_mean, z_logsigma = (np.asarray(a, np.float64) for a in case.args)
@@ -228,7 +272,7 @@ def _sampling_stats(z, mean, logsigma):
     return np.asarray(stats)
 
 
-class _LossPairExercise(FunctionExercise):
+class _LossPairExercise(_GraphExercise):
     """`debiasing_loss` returns (total, class_loss): total per sample (B,) or its mean; class_loss per sample."""
 
     def _compare(self, got, expected, case: Case) -> None:
@@ -280,10 +324,17 @@ class _ProbabilityExercise(FunctionExercise):
 
 
 # ================================================================ known wrong answers (for specific messages)
-def _np_vae(x, x_recon, mu, logsigma, kl_weight=KL_WEIGHT, *, kl_sign=1.0, recon="l1-sample", kl_on="kl"):
+def _np_vae(x, x_recon, mu, logsigma, kl_weight=KL_WEIGHT, *, kl_sign=1.0, recon="l1-sample", kl_on="kl",
+            kl="sum"):
     x, x_recon, mu, logsigma = (np.asarray(a, np.float64) for a in (x, x_recon, mu, logsigma))
     axes = tuple(range(1, x.ndim))
-    kl = kl_sign * 0.5 * np.sum(np.exp(logsigma) + mu ** 2 - 1.0 - logsigma, axis=1)
+    if kl == "sigma":  # σ = exp(½·logsigma) where the formula wants the variance σ² (and log σ for log σ²)
+        terms = np.exp(0.5 * logsigma) + mu ** 2 - 1.0 - 0.5 * logsigma
+    elif kl == "sigma-mixed":  # σ in the first term only
+        terms = np.exp(0.5 * logsigma) + mu ** 2 - 1.0 - logsigma
+    else:
+        terms = np.exp(logsigma) + mu ** 2 - 1.0 - logsigma
+    kl = kl_sign * 0.5 * (np.mean(terms, axis=1) if kl == "mean" else np.sum(terms, axis=1))
     if recon == "l1-sample":
         rec = np.mean(np.abs(x - x_recon), axis=axes)
     elif recon == "l1-batch":
@@ -367,8 +418,29 @@ def _sample_probabilities_from(p, combine):
 
 # ================================================================ cases (fixed + fresh random)
 def _classifier_cases(rng):
+    n_outputs = 2 * int(rng.integers(2, 9)) + 1
     return [Case((IMAGE_SHAPE, 12), label="input_shape=(64, 64, 3), n_filters=12"),
-            Case(((32, 32, 3), int(rng.integers(4, 9))), label="a 32×32×3 input and a small n_filters")]
+            Case(((32, 32, 3), int(rng.integers(4, 9))), label="a 32×32×3 input and a small n_filters"),
+            Case((IMAGE_SHAPE, 8), {"n_outputs": n_outputs},
+                 label=f"n_filters=8, n_outputs={n_outputs} (how the DB-VAE builds its encoder)")]
+
+
+BATCHNORM_MOMENTUM = 0.9
+"""The largest BatchNormalization momentum `build_face_classifier` accepts (see `_check_batchnorm_momentum`)."""
+
+
+def _check_batchnorm_momentum(model, case: Case) -> None:
+    """The lab trains for a few epochs only: with Keras' default momentum (0.99) the moving mean and variance that
+    the model uses at test time are still close to their initial values after training, and the trained model
+    calls every test image the same class (measured: balanced accuracy 0.500 in FAST mode)."""
+    for index, layer in enumerate(model.layers, start=1):
+        momentum = getattr(layer, "momentum", None)
+        if type(layer).__name__ == "BatchNormalization" and momentum is not None and momentum > BATCHNORM_MOMENTUM:
+            raise Incorrect(f"layer {index} (BatchNormalization) of `build_face_classifier`'s model has momentum="
+                            f"{momentum:g}; use `BatchNormalization(momentum={BATCHNORM_MOMENTUM})`. This lab trains "
+                            "for only a few epochs, and with the default 0.99 the statistics the model uses at test "
+                            "time would barely have moved from their start: it would call every test image the "
+                            "same class.")
 
 
 def _decoder_cases(rng):
@@ -444,6 +516,33 @@ def _probability_cases(rng):
 
 
 # ================================================================ answers judged directly
+def held_out_faces():
+    """The test set `face_accuracy` judges on: the lab's own `mdl.data.load_faces(seed=0)` split, loaded by the
+    check itself (so a student's subset, or the training set, cannot change the verdict)."""
+    from ..data import load_faces
+
+    return load_faces(seed=0, verbose=False)
+
+
+def balanced_accuracy(model, x, y) -> tuple[float, float, float]:
+    """(balanced accuracy, faces found, non-faces rejected) of a logit-output classifier on images `x`, labels `y`."""
+    logits = np.asarray(model.predict(np.asarray(x, np.float32), batch_size=256, verbose=0))
+    pred = logits.reshape(len(x), -1)[:, 0] > 0
+    y = np.asarray(y).reshape(-1)
+    face_recall, nonface_acc = float(np.mean(pred[y == 1])), float(np.mean(~pred[y == 0]))
+    return (face_recall + nonface_acc) / 2, face_recall, nonface_acc
+
+
+def _same_images(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _rows_found_in(x: np.ndarray, pool: np.ndarray) -> int:
+    """How many images of `x` are also images of `pool` (compared exactly, by a fingerprint of their bytes)."""
+    known = {np.asarray(image, np.float32).tobytes() for image in pool}
+    return sum(np.asarray(image, np.float32).tobytes() in known for image in x)
+
+
 def _judge_face_accuracy(model, x_test, y_test) -> None:
     import keras
 
@@ -463,26 +562,31 @@ def _judge_face_accuracy(model, x_test, y_test) -> None:
         raise Incorrect(f"`y_test` is {describe(y_test)}; expected one label per image, shape ({len(x)},).")
     if not np.all(np.isin(y, (0, 1))):
         raise Incorrect(f"`y_test` is {describe(y_test)}; expected labels 0 (non-face) and 1 (face) only.")
-    if len(x) < 40 or y.sum() < 20 or (1 - y).sum() < 20:
-        raise Incorrect(f"`x_test` holds {len(x)} images ({int(y.sum())} faces); measure on the whole held-out "
-                        "test set, faces and non-faces.")
+    faces = held_out_faces()
+    if not _same_images(x.astype(np.float32), faces.x_test):
+        in_training = _rows_found_in(x, faces.x_train)
+        if in_training:
+            raise Incorrect(f"{in_training} of the {len(x)} images in `x_test` are training images: accuracy on "
+                            "images the model trained on says nothing about new faces (the lecture's mistake). "
+                            "Pass the held-out test set, `faces.x_test, faces.y_test`.")
+        raise Incorrect(f"`x_test` ({len(x)} images) is not the lab's held-out test set ({len(faces.x_test)} images): "
+                        "pass all of `faces.x_test` and `faces.y_test`, as `mdl.data.load_faces(seed=0)` gave them.")
+    if not np.array_equal(y, faces.y_test):
+        raise Incorrect("`y_test` is not the labels of the held-out test set: pass `faces.y_test`, in its order.")
     try:
-        logits = np.asarray(model.predict(x.astype(np.float32), batch_size=256, verbose=0))
+        balanced, face_recall, nonface_acc = balanced_accuracy(model, faces.x_test, faces.y_test)
     except Exception as exc:
         raise Incorrect(f"`model.predict` failed on `x_test` ({type(exc).__name__}: {str(exc)[:120]}); is this the "
                         "classifier built by `build_face_classifier` for 64×64×3 images?") from None
-    if logits.shape not in ((len(x), 1), (len(x),)):
-        raise Incorrect(f"`model` outputs shape {logits.shape} for {len(x)} images; expected one logit per image.")
-    if not np.all(np.isfinite(logits)):
+    logits_per_image = np.asarray(model.predict(faces.x_test[:2], verbose=0)).reshape(2, -1).shape[1]
+    if logits_per_image != 1:
+        raise Incorrect(f"`model` outputs {logits_per_image} numbers per image; expected one logit per image.")
+    if not np.isfinite(balanced):
         raise Incorrect("`model` outputs NaN/inf for some test images; training diverged — lower the learning rate.")
-    pred = logits.reshape(-1) > 0
-    face_recall, nonface_acc = float(np.mean(pred[y == 1])), float(np.mean(~pred[y == 0]))
-    balanced = (face_recall + nonface_acc) / 2
-    grey = bool(np.allclose(x[..., 0], x[..., 1]) and np.allclose(x[..., 1], x[..., 2]))
-    target = FACE_ACCURACY_LFW if grey else FACE_ACCURACY
+    target = FACE_ACCURACY_LFW if faces.source == "lfw_subset" else FACE_ACCURACY
     if balanced < target:
-        raise Incorrect(f"the model's balanced accuracy on these {len(x)} held-out images is {balanced:.3f} (faces "
-                        f"found: {face_recall:.3f}, non-faces rejected: {nonface_acc:.3f}); aim for at least "
+        raise Incorrect(f"the model's balanced accuracy on the {len(faces.x_test)} held-out images is {balanced:.3f} "
+                        f"(faces found: {face_recall:.3f}, non-faces rejected: {nonface_acc:.3f}); aim for at least "
                         f"{target:.2f}. Train for more epochs, and check that the images are in [0, 1].")
 
 
@@ -538,12 +642,18 @@ def _judge_db_vae(cls) -> None:
     if recon is None or recon.shape != (2, *IMAGE_SHAPE):
         raise Incorrect(f"`decode(z)` returned {describe(recon)} for z of shape (2, {latent}); expected "
                         "images of shape (2, 64, 64, 3).")
+    run_in_graph(lambda images: model(images, training=True), "DB_VAE", (x,), f"{label}, called with training=True")
 
 
 # ================================================================ the exercises
-build_face_classifier = FunctionExercise(
+build_face_classifier = ModelBuilderExercise(
     f"{LAB}.build_face_classifier", reference=_build_face_classifier, cases=_classifier_cases, output="model",
+    validate=_check_batchnorm_momentum,
     mistakes=[
+        Mistake(lambda input_shape=IMAGE_SHAPE, n_filters=12, n_outputs=1: _build_face_classifier(input_shape,
+                                                                                                    n_filters, 1),
+                "`build_face_classifier` ignores `n_outputs`: its last Dense layer must have `n_outputs` units — "
+                "the DB-VAE builds its encoder with `n_outputs=2 * latent_dim + 1`"),
         Mistake(lambda input_shape=IMAGE_SHAPE, n_filters=12: _sigmoid_head(input_shape, n_filters),
                 "`build_face_classifier` ends in a sigmoid; output the raw logit (no activation) — the loss "
                 "`BinaryCrossentropy(from_logits=True)` applies the sigmoid itself"),
@@ -551,7 +661,7 @@ build_face_classifier = FunctionExercise(
                 "`build_face_classifier` has no BatchNormalization; put one after each of the four Conv2D layers"),
     ],
     hints=["Four blocks of `Conv2D(filters, kernel, strides=2, padding='same', activation='relu')` + "
-           "`BatchNormalization()`, with n, 2n, 4n and 6n filters and kernels 5, 5, 3, 3.",
+           "`BatchNormalization(momentum=0.9)`, with n, 2n, 4n and 6n filters and kernels 5, 5, 3, 3.",
            "Then `Flatten()`, `Dense(512, activation='relu')` and `Dense(n_outputs)` with no activation: a logit."],
 )
 
@@ -599,7 +709,7 @@ sampling = _SamplingExercise(
            "`eps = tf.random.normal(shape=tf.shape(z_mean))`; `z = z_mean + tf.math.exp(0.5 * z_logsigma) * eps`."],
 )
 
-vae_loss = FunctionExercise(
+vae_loss = _GraphExercise(
     f"{LAB}.vae_loss", reference=_vae_loss, cases=_vae_cases, rtol=1e-4, atol=1e-5,
     mistakes=[
         Mistake(lambda *a, **k: _np_vae(*a, **k, kl_sign=-1.0),
@@ -613,6 +723,15 @@ vae_loss = FunctionExercise(
                 "|x − x̂| (L1)"),
         Mistake(lambda *a, **k: _np_vae(*a, **k, recon="l1-sum"),
                 "`vae_loss` sums the absolute errors over the pixels; take their mean"),
+        Mistake(lambda *a, **k: _np_vae(*a, **k, kl="mean"),
+                "`vae_loss` averages the KL term over the latent dimensions; the KL divergence of independent "
+                "dimensions is their *sum* (`tf.reduce_sum(..., axis=1)`)"),
+        Mistake(lambda *a, **k: _np_vae(*a, **k, kl="sigma"),
+                "`vae_loss` uses σ = exp(½·logsigma) in the KL term where it needs the variance σ² = exp(logsigma): "
+                "logsigma is already the log of the variance"),
+        Mistake(lambda *a, **k: _np_vae(*a, **k, kl="sigma-mixed"),
+                "`vae_loss` uses σ = exp(½·logsigma) in the KL term where it needs the variance σ² = exp(logsigma): "
+                "logsigma is already the log of the variance"),
         Mistake(lambda *a, **k: _np_vae(*a, **k, kl_on="none"),
                 "`vae_loss` ignores `kl_weight`; multiply the KL term by it"),
         Mistake(lambda *a, **k: _np_vae(*a, **k, kl_on="recon"),
