@@ -126,7 +126,7 @@ def _data_state(report: Report) -> None:
 
     try:
         folder = data.data_dir()
-    except OSError as exc:
+    except (OSError, data.DataUnavailableError) as exc:  # data_dir says "read-only" or "disk full" as a kit error
         report.add("data cache", f"unusable ({exc})")
         report.problems.append("The data cache folder cannot be created: set MITDL_DATA_DIR to a writable folder.")
         return

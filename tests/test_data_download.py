@@ -7,6 +7,7 @@ import hashlib
 import io
 import tarfile
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,10 +27,13 @@ from mitdl_util.data.registry import REGISTRY, Dataset
 
 class Route:
     """What the server answers on one path: ``errors`` 500s first, then ``truncate`` short bodies, then the
-    file (honouring Range unless ``ranges`` is False)."""
+    file (honouring Range unless ``ranges`` is False). ``trickle``: seconds between single bytes (a server that
+    never quite stalls); ``pace``: seconds between 64 KiB pieces (a slow but honest server)."""
 
-    def __init__(self, body: bytes, *, errors: int = 0, truncate: int = 0, ranges: bool = True, status: int = 200):
+    def __init__(self, body: bytes, *, errors: int = 0, truncate: int = 0, ranges: bool = True, status: int = 200,
+                 trickle: float = 0.0, pace: float = 0.0):
         self.body, self.errors, self.truncate, self.ranges, self.status = body, errors, truncate, ranges, status
+        self.trickle, self.pace = trickle, pace
         self.requests: list[dict] = []
 
 
@@ -75,7 +79,21 @@ class Server:
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                self.wfile.write(payload)
+                try:
+                    if route.trickle:
+                        for i in range(len(payload)):
+                            self.wfile.write(payload[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(route.trickle)
+                    elif route.pace:
+                        for i in range(0, len(payload), 1 << 16):
+                            self.wfile.write(payload[i:i + (1 << 16)])
+                            self.wfile.flush()
+                            time.sleep(route.pace)
+                    else:
+                        self.wfile.write(payload)
+                except OSError:  # the client gave up (deadline) and hung up
+                    self.close_connection = True
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -124,12 +124,12 @@ def lock(path: Path, timeout: float, what: str) -> Iterator[None]:
         try:
             file_lock.acquire(timeout=0)
         except filelock.Timeout:
-            notice(f"another process is already fetching {what}; waiting for it (up to {timeout:.0f} s)")
+            notice(f"another process is already fetching {what}; waiting for it (up to {timeout:g} s)")
             try:
                 file_lock.acquire(timeout=timeout)
             except filelock.Timeout:
                 raise DataUnavailableError(
-                    f"Another process has been fetching {what} for over {timeout:.0f} s (it holds "
+                    f"Another process has been fetching {what} for over {timeout:g} s (it holds "
                     f"{file_lock.lock_file}): wait for it to finish or stop it, and run again."
                 ) from None
     try:

@@ -66,8 +66,12 @@ def deadline_s() -> float:
     return value
 
 
+LOCK_MARGIN_S = 60.0
+"""A process waiting for another one's fetch waits its deadline plus this (the other gives up by its deadline)."""
+
+
 def _lock_wait_s() -> float:
-    return deadline_s() + 60.0  # the other process gives up by its own deadline; wait a little longer than that
+    return deadline_s() + LOCK_MARGIN_S
 
 
 class _DeadlineExceeded(Exception):
@@ -207,7 +211,7 @@ def _download(ds: Dataset, final: Path, part: Path, *, retries: int, progress: b
                     break
                 except _DeadlineExceeded as exc:
                     raise DataUnavailableError(
-                        f"Downloading `{ds.name}` from {url} took longer than its {limit:.0f} s deadline ({exc}): the "
+                        f"Downloading `{ds.name}` from {url} took longer than its {limit:g} s deadline ({exc}): the "
                         "connection is too slow; run again on a faster network, set MITDL_DOWNLOAD_DEADLINE to allow "
                         "more seconds, or " + _how_to_get(ds).removeprefix("connect to the internet and retry, or ")
                         + "."
