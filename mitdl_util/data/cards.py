@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .download import DEADLINE_S
 from .registry import REGISTRY, Dataset
 
 HEADER = "<!-- Generated from mitdl_util/data/registry.py by `mitdl data cards --write`; do not edit by hand. -->"
@@ -57,7 +58,28 @@ def render_index() -> str:
     for ds in REGISTRY.values():
         lines.append(f"| [{ds.name}]({ds.name}.md) | {ds.kind} | {ds.size} | {ds.licence.replace('|', '/')} | "
                      f"{ds.fallback or '—'} |")
+    lines += ["", "## When something goes wrong", "", *FAULTS]
     return "\n".join(lines) + "\n"
+
+
+FAULTS = (
+    "Each problem below is one sentence saying what happened and what to do (no traceback), and leaves no "
+    "temporary file (`*.part`, `*.extracting`) behind; the loaders with an offline fallback use it and say why.",
+    "",
+    "- **Disk full**: \"The disk holding DIR is full … free space there, or set MITDL_DATA_DIR …\" — before the "
+    "download when the registry declares the size, else as soon as a write fails; the same for extraction.",
+    "- **Read-only cache** (or a cache folder that cannot be created): \"DIR is read-only … set MITDL_DATA_DIR to a "
+    "writable folder\". A verified file in a read-only cache is still used.",
+    "- **Corrupt derived files**: an extracted archive carries `.mitdl-unpacked.json` (the archive's sha256, each "
+    "file's size) and the resized LFW faces `faces-64.npy.json` (sha256, shape, dtype, photo list); a folder or "
+    "file that does not match its record, or a photo that does not decode, is rebuilt from the verified archive.",
+    "- **Two processes at once** (two notebooks starting together): each fetch and extraction holds a lock in "
+    "`$MITDL_DATA_DIR/.locks/`; the second process says it is waiting, then uses the first one's verified file.",
+    "- **A very slow server**: one fetch, every retry and mirror together, gives up after `MITDL_DOWNLOAD_DEADLINE` "
+    f"seconds (default {DEADLINE_S:g}).",
+    "- **An archive that unpacks to more than it should**: extraction refuses archives whose files add up to more "
+    "than the card's \"unpacks to at most\" before writing anything.",
+)
 
 
 def expected_cards() -> dict[str, str]:
