@@ -12,17 +12,18 @@ def readme_commands() -> list[str]:
     return re.findall(r"```bash\n(.+?)\n```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
 
 
-def test_readme_opens_with_setup_then_test_command():
-    setup, test = readme_commands()[:2]
+def test_readme_opens_with_setup_then_test_commands():
+    setup, test, colab = readme_commands()[:3]
     assert "pip install -r requirements.txt" in setup and "jupyter lab labs/" in setup
     assert test.strip() == "pytest"
+    assert colab.strip() == "nox -s colab-current"
 
 
-def test_ci_runs_the_readme_test_command_after_installing_requirements():
+def test_ci_runs_the_readme_test_commands_after_installing_requirements():
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     lines = [line for line in script.splitlines() if line.strip() and not line.startswith("#")]
     assert any("pip install" in line and "-r requirements.txt" in line for line in lines)
-    assert lines[-1].strip() == readme_commands()[1].strip()
+    assert [line.strip() for line in lines[-2:]] == [c.strip() for c in readme_commands()[1:3]]
 
 
 def test_requirements_pin_everything_and_install_the_package():
