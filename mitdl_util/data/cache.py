@@ -34,9 +34,10 @@ class CacheWriteError(DataUnavailableError):
     """The cache cannot take a file: its disk is full, or the folder is read-only. Loaders with an offline
     fallback catch it like any other :class:`DataUnavailableError`."""
 
-    def __init__(self, message: str, short: str):
+    def __init__(self, message: str, short: str, advice: str):
         super().__init__(message)
-        self.short = short  # a few words for a loader's one-line notice, e.g. "/x is read-only"
+        self.short = short  # for a loader's one-line notice: what happened ("/x is read-only") ...
+        self.advice = advice  # ... and what to do ("set MITDL_DATA_DIR to a writable folder")
 
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -62,7 +63,7 @@ def disk_full(folder: Path, what: str, need: int | None = None) -> CacheWriteErr
     return CacheWriteError(
         f"The disk holding {folder} is full, so {what} could not be saved{sizes}: free space there, or set "
         "MITDL_DATA_DIR to a folder on a disk with room, and run again.",
-        short=f"no space left in {folder}",
+        short=f"no space left in {folder}", advice="free space there or set MITDL_DATA_DIR",
     )
 
 
@@ -71,7 +72,7 @@ def read_only(folder: Path, what: str) -> CacheWriteError:
     return CacheWriteError(
         f"{folder} is read-only, so {what} could not be saved: set MITDL_DATA_DIR to a writable folder, and run "
         "again.",
-        short=f"{folder} is read-only",
+        short=f"{folder} is read-only", advice="set MITDL_DATA_DIR to a writable folder",
     )
 
 
@@ -153,7 +154,8 @@ def data_dir() -> Path:
         if exc.errno in _READ_ONLY:
             raise CacheWriteError(
                 f"The data cache {path} cannot be created (the folder above it is read-only): set MITDL_DATA_DIR "
-                "to a writable folder, and run again.", short=f"{path} cannot be created (read-only)") from None
+                "to a writable folder, and run again.", short=f"{path} cannot be created (read-only)",
+                advice="set MITDL_DATA_DIR to a writable folder") from None
         error = as_cache_error(exc, path, "the data cache folder")
         if error is None:
             raise

@@ -304,12 +304,13 @@ def _stream(url: str, part: Path, ds: Dataset, *, progress: bool, deadline: floa
             tqdm(total=total, initial=offset, unit="B", unit_scale=True, desc=part.name[:-5],
                  disable=not progress, leave=False) as bar,
         ):
+            received = offset
             while chunk := resp.raw.read1(CHUNK_BYTES, decode_content=True):  # returns as bytes arrive
                 fh.write(chunk)
                 bar.update(len(chunk))
+                received += len(chunk)
                 if time.monotonic() > deadline:
-                    got = part.stat().st_size if part.is_file() else 0
-                    raise _DeadlineExceeded(f"{got} of {total if total else 'unknown'} bytes had arrived")
+                    raise _DeadlineExceeded(f"{received} of {total if total else 'unknown'} bytes had arrived")
     size = part.stat().st_size
     if length is not None and size != total:
         raise _IncompleteDownload(f"got {size} of {total} bytes")

@@ -165,7 +165,7 @@ def _save_resized(cache: Path, stored: np.ndarray, names: np.ndarray) -> None:
         if error is None:
             raise
         notice(f"{error.short}, so {cache.name} was not saved; the faces are used anyway and resized again next "
-               "time (free space there or set MITDL_DATA_DIR to keep it)")
+               f"time ({error.advice} to keep it)")
 
 
 @functools.lru_cache(maxsize=2)

@@ -126,7 +126,7 @@ def load_mnist(*, fast: bool | None = None, seed: int = 0, source: str = "auto",
             if source == "mnist":
                 raise
             if isinstance(exc, CacheWriteError):  # disk full or read-only cache: say which, and what to do
-                reason = f"full MNIST could not be saved: {exc.short}; free space there or set MITDL_DATA_DIR"
+                reason = f"full MNIST could not be saved: {exc.short}; {exc.advice}"
             else:
                 kind = "checksum" if isinstance(exc, ChecksumError) else "network"
                 reason = f"full MNIST could not be downloaded ({kind}); `mitdl data fetch mnist` says why"
