@@ -13,6 +13,14 @@ import pytest
 
 from mitdl_util.checks.engine import FunctionExercise
 
+# Exercises whose check builds, calls or trains Keras models: each evaluation costs seconds, so property tests
+# (junk answers, mutants, seed sweeps) give them fewer tries.
+MODEL_CHECKS = frozenset({
+    "lab03.build_fc_model", "lab03.build_cnn_model", "lab03.train_step", "lab03.predict_classes",
+    "lab03.cnn_accuracy", "lab04.build_face_classifier", "lab04.build_decoder", "lab04.DB_VAE",
+    "lab04.face_accuracy", "lab05.build_fcn",
+})
+
 
 def _stub(*args, **kwargs):
     raise NotImplementedError("TODO")

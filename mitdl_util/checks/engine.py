@@ -6,10 +6,14 @@ none = passed) into a `Result`, prints it once through `render` and returns it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import os
+import re
 import secrets
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,16 +21,56 @@ from typing import Any
 import numpy as np
 
 from . import diagnostics, render
-from .outcomes import ERROR, Incorrect, NotAttempted, Outcome, Result
+from .outcomes import ERROR, INCORRECT, Incorrect, NotAttempted, Outcome, Result, TimeLimitExceeded
 
 SEED_VARIABLE = "MITDL_CHECK_SEED"
 STRICT_VARIABLE = "MITDL_STRICT_CHECKS"  # "1": a check that does not pass raises (solution notebooks under test)
+TIMEOUT_VARIABLE = "MITDL_CHECK_TIMEOUT"  # seconds one check may take (unset: no limit; `mitdl grade` sets it)
 
 
 def case_rng() -> np.random.Generator:
     """Fresh randomness for each check (so a shown example cannot be hard-coded), unless the grader fixes it."""
     seed = os.environ.get(SEED_VARIABLE)
     return np.random.default_rng(int(seed) if seed else secrets.randbits(64))
+
+
+def check_timeout() -> float | None:
+    """The time limit of one check in seconds from MITDL_CHECK_TIMEOUT, or None (no limit)."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    try:
+        seconds = float(text) if text else 0.0
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Raise `TimeLimitExceeded` in the block after `seconds`. A no-op without a limit, off the main thread, or
+    where there is no SIGALRM (Windows): there the check simply waits."""
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeLimitExceeded(seconds)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    remaining, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if remaining:  # an outer timer was running: let it go on (roughly) where it was
+            signal.setitimer(signal.ITIMER_REAL, remaining, interval)
+
+
+class Hint(str):
+    """The hint `hint()` printed; Jupyter does not show it a second time as the cell's value."""
+
+    def _ipython_display_(self) -> None:
+        """Already printed."""
 
 
 @dataclass(frozen=True)
@@ -50,12 +94,17 @@ class Exercise:
     """Base class: naming, hints, points, the outcome-to-result conversion and the last result."""
 
     def __init__(self, exercise_id: str, *, params: Sequence[str], hints: Sequence[str], points: int = 1,
-                 description: str = ""):
+                 description: str = "", names: dict[str, str] | None = None):
         if len(hints) < 2:
             raise ValueError(f"{exercise_id}: declare at least two hints")
         self.id = exercise_id
         self.name = exercise_id.split(".", 1)[-1]
         self.params = tuple(params)
+        unknown = set(names or {}) - set(self.params)
+        if unknown:
+            raise ValueError(f"{exercise_id}: `names` renames {sorted(unknown)}, which are not among its params "
+                             f"{list(self.params)}")
+        self.names = dict(names or {})  # param -> the notebook's variable, as messages should call it
         self.hints = tuple(hints)
         self.points = points
         self.description = description
@@ -88,26 +137,39 @@ class Exercise:
         return result
 
     def _run(self, *answers) -> Result:
+        seconds = check_timeout()
         try:
-            self.judge(*answers)
+            with time_limit(seconds):
+                answers = tuple(diagnostics.plain(a, name) for a, name in zip(answers, self.params, strict=True))
+                self.judge(*answers)
         except Outcome as outcome:
-            return Result(self.id, outcome.status, str(outcome))
+            return Result(self.id, outcome.status, self.rename(str(outcome)))
+        except TimeLimitExceeded:
+            return Result(self.id, INCORRECT, self.rename(
+                f"checking `{self.name}` took longer than the limit of {seconds:g} s ({TIMEOUT_VARIABLE}); "
+                "look for a loop that never ends or far more work than the exercise needs."))
         except Exception as exc:  # a bug in the check itself, not the student's fault
             return Result(self.id, ERROR, f"the check itself failed ({type(exc).__name__}: {exc}); your answer may be "
                                           "fine — please report this to the course staff.")
         return Result(self.id, "passed", "")
 
+    def rename(self, message: str) -> str:
+        """`message` with each parameter written as the notebook's variable (`n` -> `n_fc_params`)."""
+        for param, variable in self.names.items():
+            message = re.sub(rf"`{re.escape(param)}(?=[`\[.(])", f"`{variable}", message)
+        return message
+
     def judge(self, *answers) -> None:
         """Raise an `Outcome` unless the answers are right."""
         raise NotImplementedError
 
-    def hint(self) -> str:
-        """Print the next hint (the last one repeats) and return it."""
+    def hint(self) -> Hint:
+        """Print the next hint (the last one repeats) and return its text (which a notebook does not show again)."""
         number = min(self._hints_shown, len(self.hints) - 1)
         self._hints_shown += 1
         line = render.hint_line(self.id, number + 1, len(self.hints), self.hints[number])
         print(line)
-        return self.hints[number]
+        return Hint(self.hints[number])
 
 
 class FunctionExercise(Exercise):
@@ -131,6 +193,9 @@ class FunctionExercise(Exercise):
 
     def judge(self, func) -> None:
         diagnostics.check_not_stub(func, self.name)
+        if diagnostics.is_keras_object(func):
+            raise Incorrect(f"`{self.name}` is {diagnostics.describe(func)}, not the function that makes one: pass "
+                            f"the function itself, without calling it — `q.{self.name}.check({self.name})`.")
         if not callable(func):
             raise Incorrect(f"`{self.name}` should be a function; you passed {diagnostics.describe(func)}.")
         for case in self.cases(case_rng()):
@@ -138,7 +203,8 @@ class FunctionExercise(Exercise):
 
     def _judge_case(self, func, case: Case) -> None:
         args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
-        got = diagnostics.student_call(func, self.name, args, kwargs, case.label)
+        got = diagnostics.plain(diagnostics.student_call(func, self.name, args, kwargs, case.label), self.name,
+                                case.label)
         if got is None:
             raise Incorrect(f"`{self.name}` returned None for {case.label} — did you forget `return`?")
         self._check_inputs_untouched(args, case)
@@ -185,8 +251,9 @@ class AnswerExercise(Exercise):
     """The answers are values (numbers, tuples, dicts); `judge` is a small function raising `Incorrect`."""
 
     def __init__(self, exercise_id: str, *, params: Sequence[str], judge: Callable[..., None],
-                 hints: Sequence[str], points: int = 1, description: str = ""):
-        super().__init__(exercise_id, params=params, hints=hints, points=points, description=description)
+                 hints: Sequence[str], points: int = 1, description: str = "", names: dict[str, str] | None = None):
+        super().__init__(exercise_id, params=params, hints=hints, points=points, description=description,
+                         names=names)
         self._judge = judge
 
     def judge(self, *answers) -> None:
@@ -214,5 +281,5 @@ def exercises_in(namespace: dict) -> list[Exercise]:
     return [v for v in namespace.values() if isinstance(v, Exercise)]
 
 
-__all__ = ["AnswerExercise", "Case", "Exercise", "FunctionExercise", "Incorrect", "Mistake", "NotAttempted",
-           "case_rng", "exercises_in", "progress"]
+__all__ = ["AnswerExercise", "Case", "Exercise", "FunctionExercise", "Hint", "Incorrect", "Mistake", "NotAttempted",
+           "TimeLimitExceeded", "case_rng", "check_timeout", "exercises_in", "progress", "time_limit"]

@@ -35,6 +35,15 @@ class StudentError(Outcome):
     status = ERROR
 
 
+class TimeLimitExceeded(BaseException):
+    """Raised by the check's own timer (MITDL_CHECK_TIMEOUT). A BaseException, so that a student's
+    `except Exception:` cannot swallow it."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"took longer than {seconds:g} s")
+        self.seconds = seconds
+
+
 @dataclass(frozen=True)
 class Result:
     """The outcome of one check. ``bool(result)`` is True only when it passed."""
