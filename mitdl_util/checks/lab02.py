@@ -212,6 +212,8 @@ def _conv_patch_cases(rng):
     patch = rng.integers(0, 5, size=(3, 3))
     cases.insert(1, Case((patch, lecture.CONV_FILTER, 1.0), label="a random 3×3 integer patch, the slide's "
                                                                   "filter and bias 1"))
+    cases.append(Case((rng.normal(size=(3, 3)), rng.normal(size=(3, 3))),
+                      label="a random 3×3 patch and kernel, no bias given (the default, 0)"))
     return cases
 
 
@@ -248,7 +250,10 @@ def _output_size_cases(rng):
     for padding in ("valid", "same"):
         f = int(rng.integers(2, 6))
         fresh.append((int(rng.integers(f + 2, 64)), f, int(rng.integers(2, 5)), padding))
-    return [Case((n, f, s, p), label=f"n={n}, f={f}, stride={s}, padding={p!r}") for n, f, s, p in fixed + fresh]
+    f = int(rng.integers(2, 6))
+    n = int(rng.integers(f + 2, 64))
+    return [Case((n, f, s, p), label=f"n={n}, f={f}, stride={s}, padding={p!r}") for n, f, s, p in fixed + fresh] + [
+        Case((n, f), label=f"n={n}, f={f} (stride and padding left at their defaults, 1 and 'valid')")]
 
 
 def _relu_cases(rng):
@@ -282,7 +287,10 @@ def _conv_layer_cases(rng):
         return Case((x, weights, bias, stride, padding),
                     label=f"a random {h}×{w}×{c} input, {d} filters of {f}×{f}×{c}, stride {stride}, {padding!r}")
 
+    defaults = case((*_sizes(rng, 5, 10), 2), 3, 2, 1, "valid")
     return [
+        Case(defaults.args[:3], label=defaults.label.replace(", stride 1, 'valid'", " (stride and padding left at "
+                                                                                     "their defaults)")),
         case((*_sizes(rng, 5, 10), 3), 3, 4, 1, "valid"),
         case((*_even_odd(rng, 5, 10), 2), 2, 3, 1, "same"),
         case((*_sizes(rng, 8, 13), 3), 3, 2, 2, "valid"),
