@@ -191,6 +191,9 @@ def _iou_cases(rng):
         Case((a, b), label=f"random overlapping boxes {a} and {b}"),
         Case((c, c), label=f"a random box {c} with itself"),
         Case((np.array([1.5, 2.0, 9.5, 7.0]), np.array([4.0, 1.0, 11.0, 6.5])), label="boxes with float coordinates"),
+        Case(((0, 0, 10, 10), (2, 14, 8, 25)), label="two boxes in the same columns, one far below the other"),
+        Case(((3, 5, 4, 6), (3, 5, 4, 6)), label="a 1×1 box (one pixel) with itself"),
+        Case(((4, 4, 4, 9), (4, 4, 4, 9)), label="two empty boxes (x1 = x2, so the union is 0)"),
     ]
 
 
@@ -257,6 +260,8 @@ def _miou_cases(rng):
         Case((t, p, 3), label="random 8×9 label maps, 3 classes"),
         Case((t2, p2, 4), label="7×7 maps where class 2 is predicted but never true and class 3 appears in neither"),
         Case((np.zeros((4, 4), int), np.zeros((4, 4), int), 5), label="all-background maps, 5 classes"),
+        Case((one := np.pad([[2]], ((1, 3), (2, 1))), np.where(np.arange(20).reshape(5, 4) == 0, 1, one), 3),
+             label="5×4 maps where classes 1 and 2 each cover a single pixel"),
     ]
 
 
