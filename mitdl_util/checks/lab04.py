@@ -11,7 +11,6 @@ import numpy as np
 from .diagnostics import as_array, check_not_stub, describe, real_array, student_call
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, exercises_in
 from .engine import progress as _progress
-from .models import ModelBuilderExercise
 from .outcomes import Incorrect
 
 LAB = "lab04"
@@ -419,7 +418,7 @@ def _sample_probabilities_from(p, combine):
 # ================================================================ cases (fixed + fresh random)
 def _classifier_cases(rng):
     n_outputs = 2 * int(rng.integers(2, 9)) + 1
-    return [Case((IMAGE_SHAPE, 12), label="input_shape=(64, 64, 3), n_filters=12"),
+    return [Case((), label="no arguments (the defaults: input_shape=(64, 64, 3), n_filters=12, n_outputs=1)"),
             Case(((32, 32, 3), int(rng.integers(4, 9))), label="a 32×32×3 input and a small n_filters"),
             Case((IMAGE_SHAPE, 8), {"n_outputs": n_outputs},
                  label=f"n_filters=8, n_outputs={n_outputs} (how the DB-VAE builds its encoder)")]
@@ -646,7 +645,7 @@ def _judge_db_vae(cls) -> None:
 
 
 # ================================================================ the exercises
-build_face_classifier = ModelBuilderExercise(
+build_face_classifier = FunctionExercise(
     f"{LAB}.build_face_classifier", reference=_build_face_classifier, cases=_classifier_cases, output="model",
     validate=_check_batchnorm_momentum,
     mistakes=[
