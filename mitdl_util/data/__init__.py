@@ -12,6 +12,7 @@ TensorFlow is imported only by ``make_dataset``; nothing here touches the networ
 from __future__ import annotations
 
 from .cache import (
+    CacheWriteError,
     ChecksumError,
     DataUnavailableError,
     UnpinnedHashError,
@@ -27,7 +28,7 @@ from .pipeline import make_dataset
 from .registry import REGISTRY, Dataset, get_dataset
 
 __all__ = [
-    "REGISTRY", "PHOTOS", "ChecksumError", "DataUnavailableError", "Dataset", "Faces", "UnpinnedHashError",
+    "REGISTRY", "PHOTOS", "CacheWriteError", "ChecksumError", "DataUnavailableError", "Dataset", "Faces", "UnpinnedHashError",
     "UnsafeFileError", "cached_path", "data_dir", "extract_archive", "fetch", "get_dataset", "is_cached",
     "is_offline", "load_faces", "load_mnist", "load_npz", "load_photo", "local_data_dirs", "make_dataset",
     "sha256_file", "verify_cache",

@@ -117,12 +117,14 @@ def is_cached(name: str | Dataset) -> bool:
     return final.is_file() and expected is not None and sha256_file(final) == expected
 
 
-def _how_to_get(ds: Dataset) -> str:
+def _by_hand(ds: Dataset) -> str:
     pin = f" (sha256 {ds.sha256})" if ds.sha256 else ""
-    return (
-        f"connect to the internet and retry, or download {ds.urls[0]} yourself and put it in "
-        f"{data_dir()} as {ds.filename}{pin} (set MITDL_DATA_DIR to use another folder)"
-    )
+    return (f"download {ds.urls[0]} yourself and put it in {data_dir()} as {ds.filename}{pin} (set MITDL_DATA_DIR "
+            "to use another folder)")
+
+
+def _how_to_get(ds: Dataset) -> str:
+    return "connect to the internet and retry, or " + _by_hand(ds)
 
 
 def _is_verified(ds: Dataset, final: Path) -> str | None:
@@ -213,8 +215,7 @@ def _download(ds: Dataset, final: Path, part: Path, *, retries: int, progress: b
                     raise DataUnavailableError(
                         f"Downloading `{ds.name}` from {url} took longer than its {limit:g} s deadline ({exc}): the "
                         "connection is too slow; run again on a faster network, set MITDL_DOWNLOAD_DEADLINE to allow "
-                        "more seconds, or " + _how_to_get(ds).removeprefix("connect to the internet and retry, or ")
-                        + "."
+                        "more seconds, or " + _by_hand(ds) + "."
                     ) from None
                 except Exception as exc:  # network trouble: keep the partial file, retry (with Range) after a pause
                     if not _is_network_error(exc):
