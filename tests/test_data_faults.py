@@ -41,7 +41,7 @@ from .test_data_download import (  # noqa: F401  (fixtures)
     register,
     server,
 )
-from .test_data_lfw_people import N_PEOPLE, lfw_server  # noqa: F401  (fixture)
+from .test_data_lfw_people import N_PEOPLE, colab, lfw_server  # noqa: F401  (fixtures)
 
 MB = 1_000_000
 
@@ -393,6 +393,21 @@ def test_faces_cache_on_a_read_only_disk_is_skipped_with_a_notice(lfw_server, di
     out = capsys.readouterr().out
     assert np.array_equal(again, faces) and "is read-only, so faces-64.npy was not saved" in out
     assert not (folder / "faces-64.npy").exists()
+
+
+def test_read_only_cache_missing_the_extracted_folder_falls_back(lfw_server, colab, disk, capsys):  # noqa: F811
+    """A read-only cache holding the verified LFW archive but not its extracted folder: the face loader falls back
+    to scikit-image's faces and says why; asked for LFW explicitly, it raises one sentence."""
+    download.fetch("lfw-people")
+    shutil.rmtree(lfw_people._folder())
+    disk.read_only()
+    capsys.readouterr()
+    faces = loaders.load_faces(fast=True)
+    out = capsys.readouterr().out
+    assert faces.source == "lfw_subset" and "is read-only" in out and "MITDL_DATA_DIR" in out
+    assert len([line for line in out.splitlines() if line.startswith("mitdl data:")]) == 1
+    with pytest.raises(DataUnavailableError, match="LFW faces are not available: .*is read-only"):
+        loaders.load_faces("lfw-people", fast=True, verbose=False)
 
 
 def test_corrupt_faces_ccby_photo_names_the_file(tmp_path, monkeypatch):
