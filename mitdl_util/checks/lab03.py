@@ -12,7 +12,6 @@ import numpy as np
 from .diagnostics import as_number, describe, real_array, student_call
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, case_rng, exercises_in
 from .engine import progress as _progress
-from .models import ModelBuilderExercise
 from .outcomes import Incorrect
 
 LAB = "lab03"
@@ -511,7 +510,7 @@ prepare_images = FunctionExercise(
            "last axis."],
 )
 
-build_fc_model = ModelBuilderExercise(
+build_fc_model = FunctionExercise(
     f"{LAB}.build_fc_model", reference=_build_fc_model, cases=_model_cases, output="model",
     mistakes=[
         Mistake(lambda: _fc_variant(flatten=False),
@@ -535,7 +534,7 @@ fc_param_count = AnswerExercise(
            "Flatten gives 28·28 = 784 inputs; add the parameters of both Dense layers."],
 )
 
-build_cnn_model = ModelBuilderExercise(
+build_cnn_model = FunctionExercise(
     f"{LAB}.build_cnn_model", reference=_build_cnn_model, cases=_model_cases, output="model",
     mistakes=[
         Mistake(lambda: _build_cnn_model(side=32),

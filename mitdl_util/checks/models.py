@@ -3,10 +3,7 @@ differs (class, output shape, parameters, activation, strides, padding, kernel a
 
 from __future__ import annotations
 
-import sys
-
 from .diagnostics import describe
-from .engine import FunctionExercise
 from .outcomes import Incorrect
 
 # Attributes compared on layers that have them, in the order they are reported.
@@ -71,14 +68,3 @@ def compare_models(got, expected, name: str, context: str = "") -> None:
     if got.count_params() != expected.count_params():
         raise Incorrect(f"`{name}`'s model has {got.count_params():,} parameters; expected {expected.count_params():,}.")
 
-
-class ModelBuilderExercise(FunctionExercise):
-    """A FunctionExercise whose answer is a function that builds a Keras model. Passing the model itself
-    (`check(build_x())` instead of `check(build_x)`) is a common slip: say so instead of calling the model."""
-
-    def judge(self, func) -> None:
-        keras = sys.modules.get("keras")
-        if keras is not None and isinstance(func, keras.Model):
-            raise Incorrect(f"you passed a model (the result of calling `{self.name}()`); pass the function "
-                            f"itself, without parentheses: `q.{self.name}.check({self.name})`.")
-        super().judge(func)
