@@ -159,11 +159,14 @@ def _crop_cases(rng):
     h, w = img.shape[:2]
     top, left = int(rng.integers(0, h - 2)), int(rng.integers(0, w - 2))
     gray = rng.integers(0, 256, size=(9, 13)).astype(np.uint8)
+    # The fixed cases come first: top, left, height and width all differ there, so each known mistake gives a
+    # different result and its message is the right one (a random case may have top = 1, where `img[top:height]`
+    # and an off-by-one crop agree).
     return [
-        Case((img, top, left, int(rng.integers(1, h - top + 1)), int(rng.integers(1, w - left + 1))),
-             label=f"a random {h}×{w} RGB image"),
         Case((gray, 2, 5, 4, 6), label="a 9×13 gray image, top=2, left=5, height=4, width=6"),
         Case((_photo(), 50, 120, 100, 150), label="the photo, top=50, left=120, height=100, width=150"),
+        Case((img, top, left, int(rng.integers(1, h - top + 1)), int(rng.integers(1, w - left + 1))),
+             label=f"a random {h}×{w} RGB image"),
     ]
 
 
@@ -183,6 +186,13 @@ def _agreement_cases(rng):
         Case((a, b), label="two random integer images of the same shape"),
         Case((lecture.X_IMAGE, -lecture.X_IMAGE), label="the X against its negative"),
     ]
+
+
+def _wrapped_channel_mean(img):
+    """(R + G + B) / 3 with the sum taken in the input's integer dtype (uint8 wraps around)."""
+    img = np.asarray(img)
+    total = img[..., 0] + img[..., 1] + img[..., 2]
+    return (total / 3).astype(np.float32)
 
 
 def _check_grayscale_dims(got, case: Case) -> None:
@@ -221,6 +231,13 @@ to_grayscale = FunctionExercise(
                 "red is channel 0"),
         Mistake(lambda img: (_to_grayscale(img) / 255).astype(np.float32),
                 "`to_grayscale` rescales the values; keep the input's scale (a uint8 image gives values in 0–255)"),
+        Mistake(lambda img: _to_grayscale(np.asarray(img).astype(np.uint8)),
+                "`to_grayscale` converts the image to uint8 first, which wraps values above 255 around (1000 "
+                "becomes 232); convert to float instead (`img.astype(np.float32)`), so any numeric dtype works"),
+        Mistake(_wrapped_channel_mean,
+                "`to_grayscale` adds the channels in the image's own dtype: uint8 sums wrap around above 255 "
+                "(200 + 100 gives 44). Convert to float first — and weight the channels 0.299, 0.587, 0.114 "
+                "instead of averaging them"),
     ],
     hints=["Gray = 0.299·R + 0.587·G + 0.114·B for every pixel; the channels are the last axis.",
            "Convert to float first (`img.astype(np.float32)`), weight the channels `img[..., 0]`, `img[..., 1]`, "
@@ -250,8 +267,13 @@ crop = FunctionExercise(
         Mistake(lambda img, top, left, height, width: img[top:height, left:width],
                 "`crop` uses `height` and `width` as end positions; they are sizes, so the slice ends at "
                 "top + height and left + width"),
+        Mistake(lambda img, top, left, height, width: img[top:top + width, left:left + height],
+                "`crop` swaps `height` and `width`: the height counts rows (the first index), the width columns"),
         Mistake(lambda img, top, left, height, width: img[top:top + height + 1, left:left + width + 1],
                 "`crop` returns one row and one column too many; Python slices exclude their end"),
+        Mistake(lambda img, top, left, height, width: img[top:top + height - 1, left:left + width - 1],
+                "`crop` returns one row and one column too few: a slice `a:b` already excludes b, so end at "
+                "top + height and left + width (no − 1)"),
     ],
     hints=["Slicing `img[a:b, c:d]` keeps rows a…b-1 and columns c…d-1 (and all channels).",
            "The crop starts at row `top`, column `left` and is `height` rows by `width` columns."],
