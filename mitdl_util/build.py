@@ -3,7 +3,8 @@
 Each ``solutions/NN_name.ipynb`` is the single source of ``labs/NN_name.ipynb``. The lab is the solution with
 
 - every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block replaced by a stub that keeps the cell valid Python
-  (lines in the block that start with ``# TODO`` stay): ``raise NotImplementedError("TODO: <def name>")`` inside a
+  (lines in the block that start with ``# TODO`` stay, with the comment lines right below them that continue
+  them): ``raise NotImplementedError("TODO: <def name>")`` inside a
   function, otherwise one ``name = None  # TODO`` line per name the block binds, or ``pass  # TODO``;
 - every line ending in ``# SOLUTION`` turned into ``<left-hand side> = None  # TODO``;
 - outputs, execution counts and volatile cell metadata removed;
@@ -270,7 +271,7 @@ def strip_solutions(source: str, where: str) -> str:
                     f"{where}, line {number}: `{BEGIN}` inside the solution block opened on line {begin[0]}; "
                     f"close that one with `{END}` first (blocks do not nest)"
                 )
-            begin, block = (number, _indent_of(line)), []
+            begin, block, todo = (number, _indent_of(line)), [], False
         elif stripped == END:
             if begin is None:
                 raise BuildError(f"{where}, line {number}: `{END}` without a `{BEGIN}` above it")
@@ -278,7 +279,9 @@ def strip_solutions(source: str, where: str) -> str:
             begin = None
         elif begin is not None:
             block.append(line)
-            if stripped.startswith(TODO_PREFIX):
+            # A `# TODO` comment stays whole: the comment lines right below it continue it.
+            todo = stripped.startswith(TODO_PREFIX) or (todo and stripped.startswith("#"))
+            if todo:
                 out.append(line)
         elif line.rstrip().endswith(SOLUTION_SUFFIX):
             out.append(_solution_line_stub(line, where, number))

@@ -159,6 +159,27 @@ GOLDEN = [
         """,
     ),
     (
+        "a TODO comment keeps its continuation lines; a later comment and the answer go",
+        """\
+        def iou(a, b):
+            ### BEGIN SOLUTION
+            # TODO: the intersection is itself a box; clamp its sides at 0. Then divide
+            # its area by the union's area (area_a + area_b - intersection).
+            #   Boxes are (x1, y1, x2, y2).
+            x1 = max(a[0], b[0])
+            # the answer's own comment: the union is never negative
+            return 0.0
+            ### END SOLUTION
+        """,
+        """\
+        def iou(a, b):
+            # TODO: the intersection is itself a box; clamp its sides at 0. Then divide
+            # its area by the union's area (area_a + area_b - intersection).
+            #   Boxes are (x1, y1, x2, y2).
+            raise NotImplementedError("TODO: iou")
+        """,
+    ),
+    (
         "top-level block binding several names, tuple targets, a def and a class",
         """\
         ### BEGIN SOLUTION
@@ -270,6 +291,36 @@ def test_every_stubbed_cell_parses(solution: str) -> None:
     lab = strip_solutions(dedent(solution), "cell")
     ast.parse("\n".join(line for line in lab.split("\n") if not line.startswith("%")))
     assert BEGIN not in lab and END not in lab
+
+
+def _todo_comments(source: str) -> list[list[str]]:
+    """Each TODO comment inside the solution blocks of a cell: its first line and the comment lines below it."""
+    comments, inside, current = [], False, None
+    for line in source.split("\n"):
+        stripped = line.strip()
+        inside = (inside or stripped == BEGIN) and stripped != END
+        if inside and stripped.startswith("# TODO"):
+            current = [line]
+            comments.append(current)
+        elif inside and current is not None and stripped.startswith("#"):
+            current.append(line)
+        else:
+            current = None
+    return comments
+
+
+@pytest.mark.parametrize("solution", sorted((REPO_ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_labs_keep_every_todo_comment_whole(solution: Path) -> None:
+    """Does each lab carry each TODO comment of its solution whole, continuation lines included (lab 05's TODOs
+    once stopped mid-sentence)?"""
+    lab = nbformat.read(REPO_ROOT / "labs" / solution.name, as_version=4)
+    lab_cells = {cell.get("id"): cell.source for cell in lab.cells}
+    found = 0
+    for cell in nbformat.read(solution, as_version=4).cells:
+        for comment in _todo_comments(cell.source) if cell.cell_type == "code" else []:
+            found += 1
+            assert "\n".join(comment) in lab_cells[cell.get("id")], comment
+    assert found
 
 
 BAD_MARKERS = [
