@@ -1,9 +1,11 @@
 """Grade many submissions: find them, recognise each one's lab, run a worker process per notebook, collect reports.
 
 The check code is read once, when grading starts, into a snapshot of the package's source files; every kernel
-grades against that snapshot, so a notebook that rewrites the kit's files on disk cannot change how anyone is
-graded. At the end the files are compared with the snapshot and any change is reported as a warning (a notebook
-that rewrote them could still have broken the set-up cells of the notebooks graded after it).
+imports the kit from that snapshot (the student's own imports too), so a notebook that rewrites the kit's files on
+disk changes nothing for anyone; the worker flags the notebook (and cell) during which the files changed, and at
+the end any file still changed is reported as a warning.
+
+Every file under a folder given is accounted for: graded, or listed in `GradeRun.skipped` with the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MitdlError
+from . import sandbox
 from .runner import GRADING_SLACK, MAX_ATTEMPTS, PROBE_SECONDS, RESULT_PREFIX, Options
 
 LAB_NAME = re.compile(r"^lab\d{2}$")
@@ -60,6 +63,7 @@ class Report:
     seconds: float = 0.0
     kernels: int = 0
     error: str | None = None  # set when the grader could not grade this submission (a grader failure)
+    leftovers: int = 0  # processes the notebook left running after its kernel, killed by the grader
 
     @property
     def tampered(self) -> bool:
@@ -72,9 +76,18 @@ class Report:
             "submission": self.submission, "notebook": self.notebook, "lab": self.lab, "kind": self.kind,
             "score": self.score, "max_score": self.max_score, "tampered": self.tampered,
             "tampering": self.tampering, "exercises": self.exercises, "cells": self.cells, "seed": self.seed,
-            "seconds": self.seconds, "kernels": self.kernels, "error": self.error,
+            "seconds": self.seconds, "kernels": self.kernels, "leftover_processes": self.leftovers,
+            "error": self.error,
             "grader": f"mitdl_util {__version__}",
         }
+
+
+@dataclass
+class Skipped:
+    """A file in a folder given that was not graded, and why."""
+
+    name: str
+    reason: str
 
 
 @dataclass
@@ -84,6 +97,8 @@ class GradeRun:
     seconds: float
     jobs: int
     warning: str | None = None  # set when the kit's files changed on disk during the run
+    skipped: list[Skipped] = field(default_factory=list)
+    sandbox: str = ""  # one line: which sandbox the kernels ran in, or that there was none and why
 
     @property
     def failures(self) -> list[Report]:
@@ -91,17 +106,19 @@ class GradeRun:
 
 
 # ---------------------------------------------------------------- finding submissions
-def find_submissions(paths: list[Path], lab: str | None = None) -> list[Submission]:
-    """Every notebook named or inside a folder named (skipping hidden folders such as .ipynb_checkpoints)."""
+def find_submissions(paths: list[Path], lab: str | None = None,
+                     skipped: list[Skipped] | None = None) -> list[Submission]:
+    """Every notebook named or inside a folder named; every other file there goes to `skipped` with its reason
+    (dot-named files and folders such as .ipynb_checkpoints, symbolic links, files that are not notebooks)."""
     found: list[Submission] = []
+    skipped = [] if skipped is None else skipped
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            notebooks = sorted(p for p in path.rglob("*.ipynb")
-                               if not any(part.startswith(".") for part in p.relative_to(path).parts))
-            if not notebooks:
+            before = len(found)
+            _walk(path, path, found, skipped)
+            if len(found) == before:
                 raise MitdlError(f"no notebooks (*.ipynb) in {path}")
-            found.extend(Submission(p, p.relative_to(path).as_posix()) for p in notebooks)
         elif path.is_file():
             if path.suffix != ".ipynb":
                 raise MitdlError(f"{path} is not a notebook (*.ipynb)")
@@ -124,14 +141,49 @@ def find_submissions(paths: list[Path], lab: str | None = None) -> list[Submissi
     return found
 
 
+def _walk(folder: Path, top: Path, found: list[Submission], skipped: list[Skipped]) -> None:
+    """Depth-first, sorted; symbolic links are listed, never followed (they could point anywhere)."""
+    try:
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        skipped.append(Skipped(folder.relative_to(top).as_posix() + "/", f"folder not readable ({exc.strerror})"))
+        return
+    for entry in entries:
+        name = entry.relative_to(top).as_posix()
+        if entry.is_symlink():
+            skipped.append(Skipped(name, "a symbolic link: not followed (copy the file itself into the folder)"))
+        elif entry.name.startswith("."):
+            what = "folder" if entry.is_dir() else "file"
+            skipped.append(Skipped(name + ("/" if entry.is_dir() else ""),
+                                   f"a hidden (dot-named) {what}: skipped, e.g. Jupyter's .ipynb_checkpoints"))
+        elif entry.is_dir():
+            _walk(entry, top, found, skipped)
+        elif entry.suffix == ".ipynb" and entry.is_file():
+            found.append(Submission(entry, name))
+        else:
+            skipped.append(Skipped(name, "not a notebook (*.ipynb)"))
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _recognise(sub: Submission, default_lab: str | None) -> None:
     """The lab comes from the notebook's metadata (written by `mitdl build`), never from the file name."""
     try:
         nb = json.loads(sub.path.read_text(encoding="utf-8"))
-        meta = nb.get("metadata", {}).get("mitdl", {}) if isinstance(nb, dict) else {}
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        sub.problem = f"not a readable notebook ({type(exc).__name__}: {exc})"
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
+        sub.problem = f"not a readable notebook ({type(exc).__name__}: {_short(str(exc))})"
         return
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        sub.problem = "not a readable notebook (its JSON has no list of cells)"
+        return
+    metadata = nb.get("metadata", {})
+    if not isinstance(metadata, dict):
+        sub.problem = f"not a readable notebook (its `metadata` is a {type(metadata).__name__}, not an object)"
+        return
+    meta = metadata.get("mitdl", {})
     lab = meta.get("lab") if isinstance(meta, dict) else None
     sub.kind = meta.get("kind") if isinstance(meta, dict) else None
     if not lab:
@@ -237,18 +289,26 @@ def _dotted(node: ast.expr) -> str | None:
 
 # ---------------------------------------------------------------- running
 def grade(paths: list[Path], *, cell_timeout: float = 60.0, timeout: float = 600.0, memory_gb: float = 4.0,
-          jobs: int = 1, seed: int | None = None, lab: str | None = None, progress: bool = False) -> GradeRun:
-    """Grade every notebook in `paths` (files or folders); one report per notebook, in path order."""
+          jobs: int = 1, seed: int | None = None, lab: str | None = None, progress: bool = False,
+          hide: list[Path] = (), exercises: dict[str, list[dict]] | None = None) -> GradeRun:
+    """Grade every notebook in `paths` (files or folders); one report per notebook, in path order.
+
+    `hide`: more paths the sandboxed kernels must not see (the output folder); the folders graded and
+    solutions/ are always hidden. `exercises`: lab -> `exercise_list(lab)` computed elsewhere (Gradescope).
+    """
     if jobs < 1:
         raise MitdlError("--jobs must be at least 1")
     if cell_timeout <= 0 or timeout <= 0:
         raise MitdlError("time limits must be positive")
-    submissions = find_submissions(paths, lab)
+    skipped: list[Skipped] = []
+    submissions = find_submissions(paths, lab, skipped)
     seed = secrets.randbits(62) if seed is None else int(seed)
     sources = snapshot_sources()
     labs = sorted({s.lab for s in submissions if s.lab})
-    exercises = {name: exercise_list(name) for name in labs}
+    exercises = {name: (exercises or {}).get(name) or exercise_list(name) for name in labs}
     memory_bytes = int(memory_gb * 1024**3) if memory_gb and memory_gb > 0 else 0
+    bwrap, sandbox_line = sandbox.availability()
+    hidden = [str(Path(p).resolve()) for p in [*paths, *hide, SOLUTIONS_DIR]]
     start = time.monotonic()
     reports: dict[str, Report] = {}
 
@@ -259,28 +319,39 @@ def grade(paths: list[Path], *, cell_timeout: float = 60.0, timeout: float = 600
         if sub.problem:
             return Report(sub.name, str(sub.path), sub.lab, sub.kind, 0.0, 0.0, [], seed=seed, error=sub.problem)
         options = Options(lab=sub.lab, seed=seed, cell_timeout=cell_timeout, timeout=timeout,
-                          memory_bytes=memory_bytes, exercises=exercises[sub.lab])
+                          memory_bytes=memory_bytes, exercises=exercises[sub.lab], bwrap=bwrap, hidden=hidden,
+                          preload=preload_for(sub.lab, sources))
         if not hasattr(local, "worker"):
             local.worker = Worker(sources)
             workers.append(local.worker)
         return build_report(sub, local.worker.grade(sub.path, options), exercises[sub.lab], seed)
 
     bar = _progress_bar(len(submissions), progress)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(work, sub): sub for sub in submissions}
-        for future in concurrent.futures.as_completed(futures):
-            reports[futures[future].name] = future.result()
-            bar.update(1)
-    bar.close()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(work, sub): sub for sub in submissions}
+            for future in concurrent.futures.as_completed(futures):
+                reports[futures[future].name] = future.result()
+                bar.update(1)
+    finally:
+        bar.close()
+        for worker in workers:
+            worker.stop()
     changed = changed_on_disk(sources)
+    warning = None
     if changed:
-        warning = (f"files of mitdl_util changed on disk while grading ({', '.join(changed)}). The checks were "
-                   "graded from a copy read at the start, but if you did not edit these files a submission may "
-                   "have rewritten them: restore them (git) and grade again")
-    for worker in workers:
-        worker.stop()
+        warning = (f"files of mitdl_util changed on disk while grading ({', '.join(changed)}). Every notebook was "
+                   "graded with the kit as read at the start; if you did not edit these files, the notebooks "
+                   "flagged for it rewrote them: restore them (git)")
     ordered = [reports[s.name] for s in submissions if s.name in reports]
-    return GradeRun(ordered, seed, round(time.monotonic() - start, 2), jobs, warning if changed else None)
+    return GradeRun(ordered, seed, round(time.monotonic() - start, 2), jobs, warning, skipped, sandbox_line)
+
+
+def preload_for(lab: str, sources: dict) -> list[str]:
+    """Libraries the lab's checks use, imported (and recorded by the guard) before the student's first cell."""
+    source = sources.get(f"mitdl_util.checks.{lab}", ["", False, ""])[2]
+    heavy = ["tensorflow", "keras"] if "tensorflow" in source or "keras" in source or ".models" in source else []
+    return ["numpy", "numpy.linalg", "numpy.random", *heavy]
 
 
 def _progress_bar(total: int, enabled: bool):
@@ -289,8 +360,35 @@ def _progress_bar(total: int, enabled: bool):
     return tqdm(total=total, desc="grading", unit="notebook", disable=not enabled or total < 2, file=sys.stderr)
 
 
+# The worker's first line on stdin is the source snapshot; it imports the whole kit (its own grading code too) from
+# it, so a worker started after a notebook rewrote files on disk still runs the code read when grading began.
+WORKER_BOOT = """\
+import importlib.abc, importlib.util, json, os, sys
+sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+SOURCES = json.loads(sys.stdin.readline())
+class SnapshotFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        entry = SOURCES.get(name)
+        if entry is None:
+            return None
+        spec = importlib.util.spec_from_loader(name, self, origin=entry[0], is_package=entry[1])
+        spec.has_location = True
+        if entry[1]:
+            spec.submodule_search_locations = [os.path.dirname(entry[0])]
+        return spec
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        origin, _, source = SOURCES[module.__spec__.name]
+        exec(compile(source, origin, "exec"), module.__dict__)
+sys.meta_path.insert(0, SnapshotFinder())
+from mitdl_util.grade.runner import main
+sys.exit(main(SOURCES))
+"""
+
+
 class Worker:
-    """A worker process (``python -m mitdl_util.grade.worker``) that grades one notebook at a time.
+    """A worker process (`WORKER_BOOT`) that grades one notebook at a time.
 
     The notebook's code runs only in the kernels the worker starts, never in the worker itself. A worker that
     crashes or does not answer within the hard limit is killed (with its process group) and replaced.
@@ -302,7 +400,7 @@ class Worker:
 
     def _start(self) -> None:
         self.log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen([sys.executable, "-m", "mitdl_util.grade.worker"], stdin=subprocess.PIPE,
+        self.process = subprocess.Popen([sys.executable, "-c", WORKER_BOOT], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=_read_lines, args=(self.process.stdout, self.lines), daemon=True).start()
@@ -383,4 +481,5 @@ def build_report(sub: Submission, outcome: dict, exercises: list[dict], seed: in
         score=round(sum(r["points"] for r in rows), 4), max_score=float(sum(i["points"] for i in exercises)),
         exercises=rows, cells=outcome.get("cells", []), tampering=list(outcome.get("tampering", [])), seed=seed,
         seconds=float(outcome.get("seconds", 0.0)), kernels=int(outcome.get("kernels", 0)), error=error,
+        leftovers=int(outcome.get("leftovers", 0)),
     )

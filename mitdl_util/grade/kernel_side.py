@@ -1,4 +1,4 @@
-"""Grading code that runs INSIDE the student's kernel, after the student's cells.
+"""Grading code that runs INSIDE the student's kernel, after the student's cells (see `guard` for what ran before).
 
 The grader never imports this module: the worker sends its source (from the snapshot taken when grading began)
 as a cell, executed in a private namespace so that no name of the student's is overwritten. It
@@ -8,9 +8,12 @@ as a cell, executed in a private namespace so that no name of the student's is o
   monkeypatches made by the notebook, in memory or on disk, count for nothing (files changed on disk are reported
   by the grader at the end of the run);
 - compares the notebook's copy of the check modules with the fresh one and lists every difference (tampering),
-  and looks for library functions (NumPy, builtins, ...) replaced by notebook code;
-- sets the grade-time seed, then evaluates one exercise per call on the student's objects (looked up by name),
-  with a time limit, printing nothing, and publishes each result as one display of a private MIME type.
+  and, through the guard, every library function, class or module that is not the object loaded before the
+  student's first cell (flagged and put back before each exercise; an exercise during which one was replaced gets
+  no points);
+- sets the grade-time seed, then evaluates one exercise per call on the student's objects (looked up by name and
+  converted to plain data by the guard), with a time limit, printing nothing, and sends each result through the
+  guard's channel (a file the grader reads), never through IPython's display machinery.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
-import importlib.abc
-import importlib.util
 import io
 import os
 import signal
@@ -27,41 +28,13 @@ import sys
 import time
 import types
 
-MIME = "application/vnd.mitdl.grade+json"
 PACKAGE = "mitdl_util"
 CHECKS = "mitdl_util.checks"
 IGNORED_EXERCISE_STATE = {"last_result", "_hints_shown"}  # what check() and hint() legitimately change
-WATCHED_LIBRARIES = ("builtins", "numpy", "numpy.linalg", "numpy.random", "math", "copy", "inspect", "importlib",
-                     "functools", "operator", "os", "signal", "secrets", "contextlib", "json", "io", "sys")
 
 
 class GradeTimeout(BaseException):
     """Raised by the alarm when one exercise runs too long (a BaseException, so `except Exception` cannot eat it)."""
-
-
-class SnapshotFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Serve ``mitdl_util.*`` from the source snapshot taken when grading began, not from what is on disk now."""
-
-    def __init__(self, sources: dict):
-        self.sources = sources  # module name -> [file path, is package, source text]
-
-    def find_spec(self, fullname, path=None, target=None):
-        entry = self.sources.get(fullname)
-        if entry is None:
-            return None
-        origin, is_package, _ = entry
-        spec = importlib.util.spec_from_loader(fullname, self, origin=origin, is_package=is_package)
-        spec.has_location = True
-        if is_package:
-            spec.submodule_search_locations = [os.path.dirname(origin)]
-        return spec
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        origin, _, source = self.sources[module.__spec__.name]
-        exec(compile(source, origin, "exec"), module.__dict__)
 
 
 # ---------------------------------------------------------------- fingerprints (what "unchanged" means)
@@ -155,48 +128,23 @@ def _member(obj, name):
     return None
 
 
-def _library_paths() -> tuple[str, ...]:
-    import sysconfig
-
-    paths = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return tuple(os.path.realpath(p) for p in paths)
-
-
-def patched_libraries() -> list[str]:
-    """Library functions replaced by code that lives outside any installed library (i.e. in the notebook)."""
-    roots = _library_paths()
-    found = []
-    for name in WATCHED_LIBRARIES:
-        module = sys.modules.get(name)
-        if module is None:
-            continue
-        for attr, value in list(vars(module).items()):
-            func = getattr(value, "__func__", value)
-            func = getattr(func, "__wrapped__", func) if not isinstance(func, types.FunctionType) else func
-            code = getattr(func, "__code__", None)
-            if not isinstance(func, types.FunctionType) or code is None:
-                continue
-            filename = code.co_filename
-            if filename.startswith("<frozen") or os.path.realpath(filename).startswith(roots):
-                continue
-            found.append(f"`{name}.{attr}` was replaced by code from the notebook")
-    return found
-
-
 # ---------------------------------------------------------------- the grader
 class Grader:
-    """Holds the fresh check module and grades one exercise per `grade` call."""
+    """Holds the fresh check module and grades one exercise per `grade` call; `guard` is what ran before the
+    student's cells (the results channel, the library baseline and `plain`)."""
 
-    def __init__(self, config: dict, sources: dict, user_ns: dict):
+    def __init__(self, config: dict, sources: dict, user_ns: dict, guard):
         self.config = config
-        self.finder = SnapshotFinder(sources)
+        self.finder = guard.SnapshotFinder(sources)
         self.user_ns = user_ns
+        self.guard = guard
         self.tampering: list[str] = []
         self.lab = None
         self.baseline: dict = {}
 
     # -- set-up
     def setup(self) -> dict:
+        libraries = self.guard.changes(restore=True)  # put the libraries back before the check code is imported
         old = {n: m for n, m in sys.modules.items() if n == PACKAGE or n.startswith(PACKAGE + ".")}
         self._load_fresh()
         for name, module in old.items():
@@ -207,10 +155,11 @@ class Grader:
                     self.tampering.append(f"`{name}` could not be re-imported ({type(exc).__name__})")
                     continue
                 self.tampering.extend(compare_modules(name, module, fresh))
-        self.tampering.extend(patched_libraries())
+        for item in libraries:
+            self._note(f"{item} (put back before grading)")
         self.baseline = self._fingerprints()
         return {"exercises": [{"name": ex.name, "id": ex.id, "points": ex.points} for ex in self.lab.EXERCISES],
-                "tampering": list(self.tampering)}
+                "tampering": list(self.tampering), "digest": self.guard.digest()}
 
     def _load_fresh(self) -> None:
         for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
@@ -234,6 +183,8 @@ class Grader:
 
     # -- one exercise
     def grade(self, name: str) -> dict:
+        for item in self.guard.changes(restore=True):
+            self._note(f"{item} (put back before `{name}` was graded)")
         if self._changed_since_baseline():
             self._note("the check code was changed while another exercise ran; it was loaded again")
             self._load_fresh()
@@ -250,11 +201,13 @@ class Grader:
             try:
                 for attribute in attributes:
                     value = getattr(value, attribute)
+                value = self.guard.plain(value)
             except Exception:  # noqa: BLE001 - any failure means the answer is not there
                 missing.append(dotted)
             values.append(value)
         if missing:
-            return {"name": name, "status": "missing", "missing": missing, "time": 0.0}
+            return {"name": name, "status": "missing", "missing": missing, "time": 0.0,
+                    "tampering": list(self.tampering)}
         start = time.perf_counter()
         status, message = self._evaluate(exercise, values)
         elapsed = time.perf_counter() - start
@@ -264,8 +217,12 @@ class Grader:
                                         "this exercise gets no points.")
             self._load_fresh()
             self.baseline = self._fingerprints()
-        for item in patched_libraries():
-            self._note(item)
+        replaced = self.guard.changes(restore=True)
+        if replaced:
+            for item in replaced:
+                self._note(f"{item} while `{name}` was being checked")
+            status, message = "error", (f"a library the check uses was replaced while `{name}` was being checked "
+                                        f"({replaced[0]}); this exercise gets no points.")
         return {"name": name, "status": status, "message": message, "time": round(elapsed, 4),
                 "tampering": list(self.tampering)}
 
@@ -275,7 +232,7 @@ class Grader:
 
     def _evaluate(self, exercise, values) -> tuple[str, str]:
         limit = float(self.config["exercise_timeout"])
-        alarm = _Alarm(limit)
+        alarm = _Alarm(limit + 2)  # a backstop: the check's own limit (MITDL_CHECK_TIMEOUT) comes first
         sink = io.StringIO()
         try:
             with alarm, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
@@ -314,10 +271,3 @@ class _Alarm:
 
 def _raise_timeout(signum, frame):
     raise GradeTimeout()
-
-
-def publish(payload: dict, nonce: str) -> None:
-    """Send one result to the grader as a display of the private MIME type (never printed text)."""
-    from IPython.display import publish_display_data
-
-    publish_display_data({MIME: {"nonce": nonce, **payload}})

@@ -5,7 +5,12 @@ take the grader down. The kernel is started through nbclient with
 
 - its own temporary working directory, ``MPLBACKEND=Agg``, no grade-time seed in its environment;
 - an address-space limit (``RLIMIT_AS``, soft = hard, so the notebook cannot raise it) set before ipykernel starts;
-- a time limit per student cell (interrupt, then a fresh kernel if it does not stop) and per exercise.
+- a time limit per student cell (interrupt, then a fresh kernel if it does not stop) and per exercise;
+- inside a bubblewrap sandbox where one works (`sandbox`): own PID namespace, no network, read-only files.
+
+Before the student's first cell a hidden cell installs the `guard` (results channel, library baseline); grader
+cells are not stored in the kernel's history. Results come back through a file only this process reads, and a
+cell that times out has its output reader cancelled, so it cannot swallow the outputs of later cells.
 
 A cell that raises only loses what depends on it. A cell that kills the kernel (``os._exit``, a segfault, the
 memory limit) is recorded, and the student's cells are run again in a fresh kernel without it. An exercise whose
@@ -14,7 +19,9 @@ check kills the kernel or never stops is marked ``error`` and the remaining exer
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import json
 import os
 import secrets
@@ -32,10 +39,11 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 
+from . import sandbox
 from .score import CellMap, CellProblem, ExerciseScore, cell_map, missing_reason, score
 
-MIME = "application/vnd.mitdl.grade+json"
 KERNEL_SIDE = "mitdl_util.grade.kernel_side"
+GUARD = "mitdl_util.grade.guard"
 MAX_ATTEMPTS = 6  # fresh kernels per submission (each crash or unstoppable cell costs one)
 PROBE_SECONDS = 10  # after an interrupt, the kernel must answer within this or it is replaced
 GRADING_SLACK = 10  # seconds the client waits beyond an exercise's own alarm before interrupting
@@ -62,6 +70,9 @@ class Options:
     memory_bytes: int = 4 * 1024**3
     kernel_name: str = "python3"
     exercises: list[dict] = field(default_factory=list)  # [{"name", "id", "points", "answers"}] in lab order
+    bwrap: str | None = None  # path of a working bubblewrap: run the kernel in a sandbox
+    hidden: list[str] = field(default_factory=list)  # paths the sandboxed kernel must not see
+    preload: list[str] = field(default_factory=list)  # libraries the checks use, imported before the student's code
 
 
 @dataclass
@@ -73,6 +84,7 @@ class Outcome:
     tampering: list[str] = field(default_factory=list)
     kernels: int = 0
     seconds: float = 0.0
+    leftovers: int = 0  # processes the notebook left behind, killed after its kernel (no sandbox only)
     error: str | None = None  # a grader failure (not the student's): the submission could not be graded
 
     def as_dict(self) -> dict:
@@ -80,25 +92,102 @@ class Outcome:
             "exercises": [e.as_dict() for e in self.exercises],
             "cells": [vars(c) for c in self.cells],
             "tampering": self.tampering,
+            "leftovers": self.leftovers,
             "kernels": self.kernels,
             "seconds": round(self.seconds, 2),
             "error": self.error,
         }
 
 
-def make_kernel_manager_class(memory_bytes: int) -> type:
-    """An AsyncKernelManager whose kernel process runs under an address-space limit (Linux/macOS)."""
+def make_kernel_manager_class(memory_bytes: int, room: _Room | None = None) -> type:
+    """An AsyncKernelManager whose kernel runs under an address-space limit (Linux/macOS) and, given a `room`
+    with bubblewrap, inside the sandbox (connected over Unix sockets, interrupted by a control message)."""
 
     class LimitedKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            if room is not None and room.bwrap:
+                self.transport = "ipc"
+                self.ip = str(room.conn / "k")
+                self.connection_file = str(room.conn / "kernel.json")
+
         def format_kernel_cmd(self, extra_arguments=None):
             cmd = super().format_kernel_cmd(extra_arguments)
-            if memory_bytes <= 0 or os.name != "posix":
-                return cmd
             if cmd[1:3] != ["-m", "ipykernel_launcher"]:
                 return cmd  # an unusual kernel spec: run it unlimited rather than guess
-            return [cmd[0], "-c", _LIMITED_LAUNCHER, str(memory_bytes), *cmd[3:]]
+            if memory_bytes > 0 and os.name == "posix":
+                cmd = [cmd[0], "-c", _LIMITED_LAUNCHER, str(memory_bytes), *cmd[3:]]
+            if room is not None and room.bwrap:
+                cmd = room.prefix() + cmd
+            return cmd
+
+        async def _async_interrupt_kernel(self):
+            if room is None or not room.bwrap:
+                return await super()._async_interrupt_kernel()
+            # a SIGINT to the process group would end bubblewrap itself; ipykernel interrupts itself on request
+            self._connect_control_socket()
+            self.session.send(self._control_socket, self.session.msg("interrupt_request", content={}))
+
+        interrupt_kernel = _async_interrupt_kernel
 
     return LimitedKernelManager
+
+
+class _Room:
+    """One attempt's folders: `work` (the kernel's cwd and TMPDIR), `conn` (connection file, sockets, results)."""
+
+    def __init__(self, root: str, options: Options):
+        self.root = Path(root)
+        self.work, self.conn = self.root / "work", self.root / "conn"
+        self.work.mkdir()
+        self.conn.mkdir()
+        self.results = self.conn / "results"
+        self.results.write_bytes(b"")
+        self.reader = self.results.open("rb")
+        self.bwrap = options.bwrap
+        self.hidden = [Path(p) for p in options.hidden]
+        self.token = secrets.token_hex(12)
+
+    def prefix(self) -> list[str]:
+        return sandbox.bwrap_command(self.bwrap, writable=[self.work, self.conn], hidden=self.hidden,
+                                     workdir=self.work)
+
+    def read_results(self) -> list[dict]:
+        """Result lines written since the last call (malformed lines are dropped)."""
+        found = []
+        for line in self.reader.read().splitlines():
+            try:
+                value = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(value, dict):
+                found.append(value)
+        return found
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class _Client(NotebookClient):
+    """nbclient, remembering each cell's output reader so a cell that timed out can have its reader cancelled.
+
+    nbclient (0.10/0.11) does not cancel it after a timeout with ``interrupt_on_timeout=False``; left running, it
+    takes the next cells' messages off the channel and drops them (their outputs vanish)."""
+
+    async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
+        self.output_readers = getattr(self, "output_readers", set())
+        self.output_readers.add(asyncio.current_task())
+        try:
+            return await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
+        finally:
+            self.output_readers.discard(asyncio.current_task())
+
+    def cancel_readers(self) -> None:
+        readers = [t for t in getattr(self, "output_readers", set()) if not t.done()]
+        for task in readers:
+            task.cancel()
+        if readers:
+            run_sync(asyncio.sleep)(0.05)  # let the cancellations happen before the next cell is sent
 
 
 class _KernelGone(Exception):
@@ -106,48 +195,81 @@ class _KernelGone(Exception):
 
 
 class _Attempt:
-    """One fresh kernel: run the student's cells (minus skipped ones), then grade what is not graded yet."""
+    """One fresh kernel: install the guard, run the student's cells (minus skipped ones), then grade."""
 
-    def __init__(self, grading: SubmissionGrading, workdir: str):
+    def __init__(self, grading: SubmissionGrading, room: _Room):
         self.g = grading
+        self.room = room
+        options = grading.options
         env = {k: v for k, v in os.environ.items() if k not in HIDDEN_ENV}
-        env.update({"MPLBACKEND": "Agg", "TMPDIR": workdir, "PYTHONDONTWRITEBYTECODE": "1"})
-        self.client = NotebookClient(
-            nbformat.v4.new_notebook(), kernel_name=grading.options.kernel_name, allow_errors=True,
+        env.update({"MPLBACKEND": "Agg", "TMPDIR": str(room.work), "PYTHONDONTWRITEBYTECODE": "1",
+                    "IPYTHONDIR": str(room.work / ".ipython"), "MPLCONFIGDIR": str(room.work / ".matplotlib"),
+                    sandbox.ATTEMPT_VARIABLE: room.token, "MITDL_CHECK_TIMEOUT": f"{options.cell_timeout:g}"})
+        self.client = _Client(
+            nbformat.v4.new_notebook(), kernel_name=options.kernel_name, allow_errors=True,
             interrupt_on_timeout=False, record_timing=False, shutdown_kernel="immediate", startup_timeout=120,
-            kernel_manager_class=make_kernel_manager_class(grading.options.memory_bytes),
+            kernel_manager_class=make_kernel_manager_class(options.memory_bytes, room),
         )
-        self.start_kwargs = {"cwd": workdir, "env": env, "stdout": subprocess.DEVNULL,
+        self.start_kwargs = {"cwd": str(room.work), "env": env, "stdout": subprocess.DEVNULL,
                              "stderr": subprocess.DEVNULL, "stdin": subprocess.DEVNULL}
 
     def run(self) -> bool:
         """True when everything is graded; False when a fresh kernel is needed."""
-        with self.client.setup_kernel(**self.start_kwargs):
-            try:
-                self._student_cells()
-                self._grade()
-            except _KernelGone:
-                return False
+        try:
+            with self.client.setup_kernel(**self.start_kwargs):
+                try:
+                    self._install_guard()
+                    self._student_cells()
+                    self._grade()
+                except _KernelGone:
+                    return False
+        finally:
+            self.g.leftovers += sandbox.kill_leftovers(self.room.token)
         return True
 
-    def _execute(self, source: str, timeout: float) -> nbformat.NotebookNode:
+    def _execute(self, source: str, timeout: float, *, grader: bool = False) -> nbformat.NotebookNode:
         cell = nbformat.v4.new_code_cell(source)
         self.client.nb.cells = [cell]
         self.client.timeout = max(1, int(round(timeout)))
-        self.client.execute_cell(cell, 0)
+        try:
+            self.client.execute_cell(cell, 0, store_history=not grader)
+        except BaseException:
+            self.client.cancel_readers()
+            raise
         return cell
+
+    def _call(self, source: str, timeout: float) -> tuple[nbformat.NotebookNode, list[dict]]:
+        """Run a grader cell; the result lines it sent with its own nonce (a fresh one per cell)."""
+        nonce = secrets.token_hex(16)
+        cell = self._execute(source.replace("__NONCE__", nonce), timeout, grader=True)
+        return cell, [r for r in self.room.read_results() if r.get("nonce") == nonce]
 
     def _responsive(self) -> bool:
         """After a timeout: interrupt, and see whether the kernel answers again."""
         try:
             run_sync(self.client.km.interrupt_kernel)()
-            self._execute("pass", min(PROBE_SECONDS, max(2.0, self.g.options.cell_timeout)))
+            self._execute("pass", min(PROBE_SECONDS, max(2.0, self.g.options.cell_timeout)), grader=True)
         except (CellTimeoutError, DeadKernelError):
             return False
         return True
 
+    def _install_guard(self) -> None:
+        """Before any student cell: the guard; a kernel where it cannot start grades nothing (a grader failure)."""
+        g = self.g
+        try:
+            cell, lines = self._call(g.guard_code(str(self.room.results)), 120)
+        except (CellTimeoutError, DeadKernelError):
+            g.fail_remaining("the grader could not start in a fresh kernel (it died or hung before the notebook ran)")
+            return
+        if len(lines) != 1 or not lines[0].get("digest"):
+            g.fail_remaining("the grader could not start in a fresh kernel: " + _cell_error(cell))
+            return
+        g.digest = lines[0]["digest"]
+
     def _student_cells(self) -> None:
         g = self.g
+        if len(g.scores) == len(g.exercise_info):
+            return
         if g.deadline is None:  # the total limit counts from the first kernel being ready, not from its start-up
             g.deadline = time.monotonic() + g.options.timeout
         for index, source in g.code_cells:
@@ -163,7 +285,8 @@ class _Attempt:
             except CellTimeoutError:
                 g.skip_cells.add(index)  # a fresh kernel, if one is needed, does not wait for it again
                 if self._responsive():
-                    g.problem(index, "timeout", f"it ran longer than {limit:g} s (the time limit per cell)")
+                    g.problem(index, "timeout", f"it ran longer than {limit:g} s (the time limit per cell) and "
+                                                "was interrupted")
                     continue
                 g.problem(index, "timeout", f"it ran longer than {limit:g} s and did not stop when interrupted; "
                                             "the notebook was run again without it")
@@ -177,21 +300,27 @@ class _Attempt:
                 if output.output_type == "error":
                     g.problem(index, "error", f"{output.ename}: {_short(output.evalue)}")
                     break
+            if not self.room.bwrap:  # in the sandbox the files are read-only: a change is not this notebook's
+                g.check_kit_files(index)
 
     def _grade(self) -> None:
         g = self.g
-        nonce = secrets.token_hex(16)
-        handle = f"__mitdl_grader_{nonce}"
-        setup = g.setup_code(handle, nonce)
+        if len(g.scores) == len(g.exercise_info):
+            return
+        handle = f"__mitdl_grader_{secrets.token_hex(8)}"
         try:
-            cell = self._execute(setup, max(60.0, g.options.cell_timeout))
+            cell, lines = self._call(g.setup_code(handle), max(60.0, g.options.cell_timeout))
         except (CellTimeoutError, DeadKernelError):
             g.fail_remaining("the grader could not start in the kernel after the notebook ran (it died or hung)")
             return
-        payload = _payload(cell, nonce)
-        if payload is None:
-            g.fail_remaining("the grader could not start in the kernel after the notebook ran: "
-                             + _cell_error(cell))
+        if len(lines) != 1 or "exercises" not in lines[0]:
+            g.interfered(lines, "the grader could not start in the kernel after the notebook ran: "
+                         + _cell_error(cell))
+            return
+        payload = lines[0]
+        if payload.get("digest") != g.digest:
+            g.merge_tampering(["the grader's record of the libraries (taken before the notebook ran) was changed"])
+            g.fail_remaining("not graded: the notebook changed the grader's own records")
             return
         g.learn_exercises(payload)
         for info in g.exercise_info:
@@ -200,7 +329,7 @@ class _Attempt:
                 continue
             limit = g.options.cell_timeout
             try:
-                cell = self._execute(f"{handle}.emit({name!r});", limit + GRADING_SLACK)
+                cell, lines = self._call(f"{handle}.emit({name!r}, '__NONCE__');", limit + GRADING_SLACK)
             except CellTimeoutError:
                 g.record(name, "error", f"checking `{name}` did not finish within {limit:g} s (the time limit).")
                 if not self._responsive():
@@ -210,15 +339,21 @@ class _Attempt:
                 g.record(name, "error", f"the Python process ended while `{name}` was being checked (e.g. "
                                         "`os._exit`, a crash or running out of memory).")
                 raise _KernelGone from None
-            result = _payload(cell, nonce)
-            if result is None:
+            if len(lines) > 1:
+                g.merge_tampering([f"{len(lines)} results arrived for `{name}` (only the grader sends one): "
+                                   "the notebook forged results"])
+                g.record(name, "error", f"more than one result arrived for `{name}`; it gets no points.")
+                continue
+            if not lines:
                 g.record(name, "error", f"the grader got no result for `{name}`: {_cell_error(cell)}")
                 continue
+            result = lines[0]
             g.merge_tampering(result.get("tampering", []))
-            if result["status"] == "missing":
-                g.record(name, "error", missing_reason(result["missing"], g.cells, g.problems))
+            if result.get("status") == "missing":
+                g.record(name, "error", missing_reason(result.get("missing", []), g.cells, g.problems))
             else:
-                g.record(name, result["status"], result.get("message", ""), result.get("time", 0.0))
+                g.record(name, str(result.get("status")), str(result.get("message", "")),
+                         float(result.get("time", 0.0) or 0.0))
 
 
 class SubmissionGrading:
@@ -229,7 +364,8 @@ class SubmissionGrading:
         self.options = options
         self.sources = sources
         nb = nbformat.read(path, as_version=4)
-        self.code_cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+        self.code_cells = [(i, c.source) for i, c in enumerate(nb.cells)
+                           if c.cell_type == "code" and isinstance(c.source, str) and c.source.strip()]
         self.cells: CellMap = cell_map(self.code_cells)
         self.problems: dict[int, CellProblem] = {}
         self.skip_cells: set[int] = set()
@@ -237,6 +373,10 @@ class SubmissionGrading:
         self.exercise_info: list[dict] = list(options.exercises)
         self.tampering: list[str] = []
         self.deadline: float | None = None
+        self.digest: str | None = None
+        self.leftovers = 0
+        self.kit_state = kit_file_state(sources)
+        self.blob = base64.b64encode(zlib.compress(json.dumps(sources).encode("utf-8"))).decode("ascii")
 
     def problem(self, index: int, status: str, message: str) -> None:
         if index not in self.problems or status == "kernel_died":
@@ -244,14 +384,21 @@ class SubmissionGrading:
 
     def learn_exercises(self, payload: dict) -> None:
         names = [info["name"] for info in self.exercise_info]
-        if [info["name"] for info in payload["exercises"]] != names:  # cannot happen unless the snapshot is odd
+        if [info.get("name") for info in payload.get("exercises", [])] != names:  # only if the snapshot is odd
             self.merge_tampering(["the kernel's check module lists different exercises than the grader's"])
         self.merge_tampering(payload.get("tampering", []))
 
     def merge_tampering(self, items) -> None:
-        for item in items:
+        for item in items if isinstance(items, list) else []:
+            item = _short(str(item), 400)
             if item not in self.tampering:
                 self.tampering.append(item)
+
+    def interfered(self, lines: list[dict], why: str) -> None:
+        if len(lines) > 1:
+            self.merge_tampering(["more than one grader set-up result arrived: the notebook forged results"])
+            why = "not graded: the notebook forged the grader's results"
+        self.fail_remaining(why)
 
     def record(self, name: str, status: str, message: str, seconds: float = 0.0) -> None:
         info = next(i for i in self.exercise_info if i["name"] == name)
@@ -262,27 +409,63 @@ class SubmissionGrading:
             if info["name"] not in self.scores:
                 self.record(info["name"], "error", why)
 
-    def setup_code(self, handle: str, nonce: str) -> str:
+    def check_kit_files(self, index: int) -> None:
+        """After each student cell: did the kit's files change on disk while it ran? Then this notebook is flagged
+        (not the next one: every kernel imports the kit from the snapshot, so later notebooks are not affected)."""
+        now = kit_file_state(self.sources)
+        changed = [path for path, digest in now.items() if self.kit_state.get(path) != digest]
+        self.kit_state = now
+        if changed:
+            self.merge_tampering([f"cell {index + 1} rewrote files of the kit on disk ({', '.join(changed[:3])}"
+                                  f"{' …' if len(changed) > 3 else ''})"])
+
+    def guard_code(self, results_path: str) -> str:
+        """The hidden first cell: the guard, in a private namespace with a copy of today's builtins."""
+        guard = self.sources[GUARD]
+        return f"""\
+def __mitdl_guard_setup():
+    import base64, builtins, json, sys, types, zlib
+    module = types.ModuleType("__mitdl_guard__")
+    module.__dict__["__builtins__"] = dict(vars(builtins))
+    exec(compile({guard[2]!r}, {guard[0]!r}, "exec"), module.__dict__)
+    sys.modules["__mitdl_guard__"] = module
+    sources = json.loads(zlib.decompress(base64.b64decode({self.blob!r})))
+    digest = module.install({results_path!r}, {self.options.preload!r}, sources)
+    module.send({{"nonce": "__NONCE__", "digest": digest}})
+__mitdl_guard_setup()
+del __mitdl_guard_setup
+"""
+
+    def setup_code(self, handle: str) -> str:
         """The cell that loads the grader into the kernel under one hidden name (nothing else is touched)."""
         config = {"lab": self.options.lab, "seed": self.options.seed, "exercise_timeout": self.options.cell_timeout,
                   "answers": {info["name"]: info["answers"] for info in self.exercise_info}}
-        blob = base64.b64encode(zlib.compress(json.dumps(self.sources).encode("utf-8"))).decode("ascii")
-        kernel_side = self.sources[KERNEL_SIDE][2]
+        origin, _, kernel_side = self.sources[KERNEL_SIDE]
         return f"""\
 def {handle}_setup():
-    import base64, json, zlib
+    import sys
     from IPython import get_ipython
-    namespace = {{"__name__": "__mitdl_grader__"}}
-    exec(compile({kernel_side!r}, "<mitdl grader>", "exec"), namespace)
-    sources = json.loads(zlib.decompress(base64.b64decode({blob!r})))
-    grader = namespace["Grader"]({config!r}, sources, get_ipython().user_ns)
-    setup = grader.setup()
-    namespace["publish"](setup, {nonce!r})
-    grader.emit = lambda name: namespace["publish"](grader.grade(name), {nonce!r})
+    guard = sys.modules.get("__mitdl_guard__")
+    namespace = {{"__name__": "__mitdl_grader__", "__builtins__": guard.__dict__["__builtins__"]}}
+    exec(compile({kernel_side!r}, {origin!r}, "exec"), namespace)
+    grader = namespace["Grader"]({config!r}, guard.SOURCES, get_ipython().user_ns, guard)
+    guard.send({{"nonce": "__NONCE__", **grader.setup()}})
+    grader.emit = lambda name, nonce: guard.send({{"nonce": nonce, **grader.grade(name)}})
     return grader
 {handle} = {handle}_setup()
 del {handle}_setup
 """
+
+
+def kit_file_state(sources: dict) -> dict[str, bytes]:
+    """Path -> SHA-256 of each of the package's files now (b"" for one that cannot be read)."""
+    state = {}
+    for origin, _, _ in sources.values():
+        try:
+            state[origin] = hashlib.sha256(Path(origin).read_bytes()).digest()
+        except OSError:
+            state[origin] = b""
+    return state
 
 
 def grade_submission(path: Path, options: Options, sources: dict) -> Outcome:
@@ -293,9 +476,13 @@ def grade_submission(path: Path, options: Options, sources: dict) -> Outcome:
     completed = False
     for _ in range(MAX_ATTEMPTS):
         outcome.kernels += 1
-        with tempfile.TemporaryDirectory(prefix="mitdl-grade-", ignore_cleanup_errors=True) as workdir:
-            if _Attempt(grading, workdir).run():
-                completed = True
+        with tempfile.TemporaryDirectory(prefix="mitdl-grade-", ignore_cleanup_errors=True) as root:
+            room = _Room(root, options)
+            try:
+                completed = _Attempt(grading, room).run()
+            finally:
+                room.close()
+            if completed:
                 break
     if not completed:
         grading.fail_remaining(f"not graded: the kernel died {MAX_ATTEMPTS} times")
@@ -303,24 +490,9 @@ def grade_submission(path: Path, options: Options, sources: dict) -> Outcome:
     outcome.exercises = [grading.scores[name] for name in order if name in grading.scores]
     outcome.cells = [grading.problems[i] for i in sorted(grading.problems)]
     outcome.tampering = grading.tampering
+    outcome.leftovers = grading.leftovers
     outcome.seconds = time.monotonic() - start
     return outcome
-
-
-def _payload(cell, nonce: str) -> dict | None:
-    """The last grader display carrying this run's nonce (the notebook's own code cannot know the nonce)."""
-    found = None
-    for output in cell.get("outputs", []):
-        data = output.get("data", {}) if output.get("output_type") in ("display_data", "execute_result") else {}
-        blob = data.get(MIME)
-        if isinstance(blob, str):
-            try:
-                blob = json.loads(blob)
-            except ValueError:
-                continue
-        if isinstance(blob, dict) and blob.get("nonce") == nonce:
-            found = blob
-    return found
 
 
 def _cell_error(cell) -> str:
@@ -338,13 +510,15 @@ def _short(text: str, limit: int = 240) -> str:
 RESULT_PREFIX = "MITDL-GRADE-RESULT "
 
 
-def main() -> int:
-    """Worker loop: the first stdin line is the source snapshot; then one job (JSON) per line, one result line each.
+def main(sources: dict | None = None) -> int:
+    """Worker loop: the source snapshot (the first stdin line, unless given); then one job (JSON) per line, one
+    result line each.
 
     Student code never runs in this process (only in the kernels it starts), so one worker grades many
     submissions in turn; the grader replaces a worker that stops answering.
     """
-    sources = json.loads(sys.stdin.readline())
+    if sources is None:
+        sources = json.loads(sys.stdin.readline())
     for line in sys.stdin:
         if not line.strip():
             continue
