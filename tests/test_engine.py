@@ -165,6 +165,19 @@ def test_hints_progress_and_repeat_the_last(capsys):
     assert "last hint" in out[2]
 
 
+def test_a_hint_is_shown_once_in_a_notebook(capsys):
+    """`q.x.hint()` as a cell's last line: printed once, and IPython's display of the returned value adds nothing."""
+    from IPython.core.formatters import DisplayFormatter
+
+    hint = make_exercise().hint()
+    assert capsys.readouterr().out.count("first") == 1
+    assert hint == "first" and hint._ipython_display_() is None
+    shown = []
+    formatter = DisplayFormatter()
+    formatter.ipython_display_formatter.for_type(type(hint), lambda value: shown.append(value) or True)
+    assert formatter.format(hint) == ({}, {})  # handled by _ipython_display_, which prints nothing
+
+
 def test_an_exercise_needs_two_hints():
     with pytest.raises(ValueError):
         make_exercise(hints=["only one"])
@@ -216,6 +229,156 @@ def test_incorrect_is_raised_not_printed(capsys):
     assert capsys.readouterr().out == ""
 
 
+# ---------------------------------------------------------------- answers that fight back (issue 15, self-checks)
+def test_system_exit_inside_the_students_function_is_their_error():
+    def quits(x):
+        raise SystemExit(3)
+
+    result = make_exercise().evaluate(quits)
+    assert result.status == "error"
+    assert "SystemExit" in result.message and "raise SystemExit(3)" in result.message
+
+
+def test_keyboard_interrupt_inside_the_students_function_does_not_escape_check(capsys, monkeypatch):
+    monkeypatch.delenv(engine.STRICT_VARIABLE, raising=False)
+
+    def interrupted(x):
+        raise KeyboardInterrupt
+
+    result = make_exercise().check(interrupted)
+    assert result.status == "error" and "interrupted" in result.message
+
+
+class _ArrayRaises:
+    def __array__(self, dtype=None, copy=None):
+        raise RuntimeError("no array for you")
+
+
+class _FloatRaises(float):
+    def __float__(self):
+        raise RuntimeError("no float for you")
+
+
+@pytest.mark.parametrize("returned", [_ArrayRaises(), [[_ArrayRaises()]], {"a": _ArrayRaises()}],
+                         ids=["object", "nested-list", "dict"])
+def test_an_object_that_breaks_on_conversion_is_the_students_error(returned):
+    result = make_exercise().evaluate(lambda x: returned)
+    assert result.status == "incorrect", result.message
+    assert "the check itself failed" not in result.message
+
+
+def test_a_float_whose_conversion_raises_is_judged_by_its_value():
+    def judge(n):
+        diagnostics.compare_numbers(n, 12.0, "n", "the count")
+
+    exercise = AnswerExercise("lab00.count", params=("n",), judge=judge, hints=["a", "b"])
+    assert exercise.evaluate(_FloatRaises(12.0))
+    assert exercise.evaluate(_FloatRaises(13.0)).status == "incorrect"
+
+
+class _Lying(np.ndarray):
+    """An array whose astype returns itself and whose np.isclose says 'all equal': it passed 15 checks once."""
+
+    def astype(self, *args, **kwargs):
+        return self
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func is np.isclose:
+            return np.ones(np.shape(args[0]), dtype=bool)
+        return super().__array_function__(func, types, args, kwargs)
+
+
+def test_an_ndarray_subclass_that_lies_is_judged_as_plain_data():
+    liar = np.zeros((3, 4), dtype=np.float32).view(_Lying)
+    assert np.isclose(liar, np.ones((3, 4))).all()  # the lie works on NumPy itself...
+    result = make_exercise(cases=lambda rng: [Case((rng.random((3, 4)),), label="a random 3×4 array")]).evaluate(
+        lambda x: liar)
+    assert result.status == "incorrect" and "values are wrong" in result.message  # ...not on the check
+    assert type(diagnostics.plain(liar, "x")) is np.ndarray
+
+
+def test_a_check_gets_the_time_limit_from_the_environment(monkeypatch):
+    import time
+
+    def endless(x):
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:  # a student's catch-all cannot swallow the limit
+                pass
+
+    monkeypatch.setenv(engine.TIMEOUT_VARIABLE, "0.5")
+    start = time.perf_counter()
+    result = make_exercise().evaluate(endless)
+    assert time.perf_counter() - start < 5
+    assert result.status == "incorrect" and "longer than the check's limit of 0.5 s" in result.message
+    assert make_exercise().evaluate(right)  # a fast answer still passes under the limit
+    monkeypatch.setenv(engine.TIMEOUT_VARIABLE, "")
+    assert engine.check_timeout() is None
+    monkeypatch.setenv(engine.TIMEOUT_VARIABLE, "soon")
+    assert engine.check_timeout() is None
+
+
+def test_the_time_limit_restores_the_alarm_it_found():
+    import signal
+
+    def outer(signum, frame):
+        raise AssertionError("the outer alarm fired")
+
+    previous = signal.signal(signal.SIGALRM, outer)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30)
+        with engine.time_limit(5):
+            pass
+        assert signal.getsignal(signal.SIGALRM) is outer
+        assert 20 < signal.getitimer(signal.ITIMER_REAL)[0] <= 30
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_messages_use_the_notebooks_names_for_parameters():
+    def judge(n):
+        if diagnostics.as_number(n, "n", integer=True) != 12:
+            raise Incorrect("`n` = 13 is not the count; `n[0]` and `name` are other things.")
+
+    exercise = AnswerExercise("lab00.count", params=("n",), judge=judge, hints=["a", "b"],
+                              names={"n": "n_fc_params"})
+    message = exercise.evaluate(13).message
+    assert message == "`n_fc_params` = 13 is not the count; `n_fc_params[0]` and `name` are other things."
+    assert "`n_fc_params` is still the stub" in exercise.evaluate(None).message
+    with pytest.raises(ValueError, match="not among its params"):
+        AnswerExercise("lab00.count", params=("n",), judge=judge, hints=["a", "b"], names={"m": "x"})
+
+
+def _channels_last(x):
+    return np.stack([np.asarray(x, np.float64) * k for k in (1, 2, 3)], axis=-1).astype(np.float32)
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (lambda x: _channels_last(x).transpose(2, 0, 1), "axes in a different order"),
+    (lambda x: _channels_last(x).transpose(1, 0, 2), "axes in a different order"),
+    (lambda x: _channels_last(x).transpose(1, 0, 2) if x.shape[0] == x.shape[1] else _channels_last(x),
+     "values are in the wrong order of axes"),
+    (lambda x: np.zeros((4, 3, 3), np.float32), "axes look swapped"),
+])
+def test_axis_order_mistakes_are_named_as_such(answer, fragment):
+    """(D, H, W) for (H, W, D), or (W, H, D): an axis-order message, never 'off by a little… off-by-one?'."""
+    exercise = FunctionExercise("lab00.layer", reference=_channels_last, dtype="float32", hints=["a", "b"],
+                                cases=lambda rng: [Case((rng.random((3, 4)),), label="a random 3×4 array"),
+                                                   Case((rng.random((4, 4)),), label="a random 4×4 array")])
+    assert exercise.evaluate(_channels_last)
+    result = exercise.evaluate(answer)
+    assert result.status == "incorrect"
+    assert fragment in result.message and "off-by-one" not in result.message
+
+
+def test_square_transposed_values_are_named():
+    exercise = make_exercise(cases=lambda rng: [Case((rng.random((4, 4)),), label="a random 4×4 array")])
+    result = exercise.evaluate(lambda x: _square(x).T.copy())
+    assert "wrong order of axes" in result.message
+
+
 # ---------------------------------------------------------------- Keras models
 keras = pytest.importorskip("keras")
 
@@ -255,6 +418,15 @@ def test_model_checks_name_the_first_layer_that_differs(student, fragment):
     result = exercise.evaluate(student)
     assert result.status == "incorrect"
     assert fragment in result.message
+
+
+def test_a_model_passed_for_its_builder_says_so():
+    exercise = FunctionExercise("lab00.build", reference=_reference, output="model",
+                                cases=lambda rng: [Case((), label="no arguments")], hints=["a", "b"])
+    result = exercise.evaluate(_reference())
+    assert result.status == "incorrect"
+    assert "without calling it" in result.message and "q.build.check(build)" in result.message
+    assert "missing a required argument" not in result.message
 
 
 def test_strict_mode_raises_when_a_check_does_not_pass(monkeypatch, capsys):
