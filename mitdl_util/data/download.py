@@ -466,10 +466,12 @@ def extract_archive(
     when the caller has just computed it."""
     archive, dest = Path(archive), Path(dest)
     digest = digest or sha256_file(archive)
+    if not force and unpacked_intact(dest, digest):  # the usual case: read only, no lock, works read-only
+        return dest
     what = f"the files of {archive.name}"
     tmp = dest.with_name(dest.name + ".extracting")
     with lock(dest, _lock_wait_s(), what), saving(dest.parent, what, leftovers=(tmp,)):
-        if not force and unpacked_intact(dest, digest):
+        if not force and unpacked_intact(dest, digest):  # another process extracted it while we waited
             return dest
         if dest.exists():
             notice(f"the extracted folder {dest.name} does not match its record (changed, incomplete or from "

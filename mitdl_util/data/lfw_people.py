@@ -161,6 +161,8 @@ def _save_resized(cache: Path, stored: np.ndarray, names: np.ndarray) -> None:
         record_path.write_text(json.dumps(record))
     except OSError as exc:
         remove(tmp)
+        if not record_path.is_file():
+            remove(cache)  # an array without its record would only be rebuilt next time
         error = as_cache_error(exc, cache.parent, cache.name)
         if error is None:
             raise
