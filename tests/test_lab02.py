@@ -72,14 +72,24 @@ def student_pool(x, size=2, stride=2, *, reduce=np.max, start_at_zero=False):
     return out
 
 
-def student_conv_layer(x, weights, bias, stride=1, padding="valid", *, use_bias=True, flip=False, channels=None):
+def student_conv_layer(x, weights, bias, stride=1, padding="valid", *, use_bias=True, flip=False, channels=None,
+                       bias_per_channel=False):
     x = np.asarray(x, dtype=float)
     c_in = x.shape[-1] if channels is None else channels
     maps = []
     for d in range(weights.shape[-1]):
+        if bias_per_channel:  # the bias inside the loop over input channels
+            maps.append(sum(student_conv2d(x[..., c], weights[:, :, c, d], stride, padding) + bias[d]
+                            for c in range(c_in)))
+            continue
         total = sum(student_conv2d(x[..., c], weights[:, :, c, d], stride, padding, flip=flip) for c in range(c_in))
         maps.append(total + (bias[d] if use_bias else 0))
     return np.stack(maps, axis=-1)
+
+
+def conv_layer_bias_on_every_product(x, weights, bias, stride=1, padding="valid"):
+    f, _, c, d = weights.shape
+    return student_conv_layer(x, weights, np.asarray(bias) * f * f * c, stride, padding)
 
 
 def photo_maps(**changes):
@@ -156,7 +166,7 @@ WRONG = [
     (q.output_size, lambda n, f, s=1, p="valid": (n - f) // s + 1 if p == "valid" else n // s, "rounds down"),
     (q.output_size, lambda n, f, s=1, p="valid": (n - f) // s + 1, "'valid' formula for 'same'"),
     (q.output_size, lambda n, f, s=1, p="valid": (n - f) / s + 1 if p == "valid" else math.ceil(n / s),
-     "whole number"),
+     "return an int"),
     # relu
     (q.relu, np.abs, "absolute values"),
     (q.relu, lambda x: np.clip(x, 0, 1), "caps values at 1"),
@@ -184,6 +194,14 @@ WRONG = [
     (q.conv_layer, lambda x, w, b, s=1, p="valid": student_conv_layer(x, w, b, s, p, channels=1),
      "first input channel"),
     (q.conv_layer, lambda x, w, b, s=1, p="valid": np.maximum(student_conv_layer(x, w, b, s, p), 0), "ReLU"),
+    (q.conv_layer, lambda x, w, b, s=1, p="valid": student_conv_layer(x, w, b, s, p, bias_per_channel=True),
+     "once per input channel"),
+    (q.conv_layer, conv_layer_bias_on_every_product, "adds the bias to every product"),
+    (q.conv_patch, lambda patch, kernel, bias=0.0: float(np.sum(patch * kernel + bias)), "adds the bias to every product"),
+    (q.output_size, lambda n, f, s=1, p="valid": float(-(-n // s) if p == "same" else (n - f) // s + 1),
+     "return an int"),
+    (q.output_size, lambda n, f, s=1, p="valid": np.float64(-(-n // s) if p == "same" else (n - f) // s + 1),
+     "return an int"),
 ]
 
 WRONG_VALUES = [

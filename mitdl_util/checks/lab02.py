@@ -488,6 +488,9 @@ conv_patch = FunctionExercise(
                 "`conv_patch` uses a matrix product (`@`); the formula multiplies entry by entry (`*`), then sums"),
         Mistake(lambda patch, kernel, bias=0.0: float(np.mean(np.asarray(patch) * np.asarray(kernel)) + bias),
                 "`conv_patch` averages the products; the formula sums them"),
+        Mistake(lambda patch, kernel, bias=0.0: _conv_patch(patch, kernel, bias * np.size(kernel)),
+                "`conv_patch` adds the bias to every product (`np.sum(patch * kernel + bias)`); the neuron adds "
+                "it once, after the sum"),
     ],
     hints=["The neuron multiplies each weight w_ij with the pixel under it, adds everything up, then adds b.",
            "Entry-wise product and a sum: `np.sum(patch * kernel) + bias`, returned as a `float`."],
@@ -502,8 +505,16 @@ conv2d = FunctionExercise(
            "Output row i starts at image row i·stride: `padded[i*stride:i*stride+f, j*stride:j*stride+f]`."],
 )
 
+def _check_int(got, case: Case) -> None:
+    if isinstance(got, (float, np.floating)) or (isinstance(got, np.ndarray) and not np.issubdtype(got.dtype,
+                                                                                                     np.integer)):
+        raise Incorrect(f"`output_size` returned {describe(got)} for {case.label}; it counts positions, so return "
+                        "an int — use integer division `//` (or `int(...)`), as the TODO says.")
+
+
 output_size = FunctionExercise(
     f"{LAB}.output_size", reference=_output_size, cases=_output_size_cases, output="integer", rtol=0, atol=0,
+    validate=_check_int,
     mistakes=[
         Mistake(lambda n, f, stride=1, padding="valid": n - f if padding == "valid" else -(-n // stride),
                 "`output_size` is one short: the kernel fits at positions 0 … n − f, that is n − f + 1 of them"),
@@ -600,6 +611,14 @@ conv_layer = FunctionExercise(
                 "over them"),
         Mistake(lambda x, w, b, stride=1, padding="valid": np.maximum(_conv_layer(x, w, b, stride, padding), 0),
                 "`conv_layer` applies a ReLU; return the layer's raw outputs (Conv2D without activation)"),
+        Mistake(lambda x, w, b, stride=1, padding="valid": _conv_layer(x, w, np.asarray(b) * np.shape(w)[2], stride,
+                                                                       padding),
+                "`conv_layer` adds the bias once per input channel (inside the loop over channels); filter d adds "
+                "`bias[d]` once, after summing over all C channels"),
+        Mistake(lambda x, w, b, stride=1, padding="valid": _conv_layer(x, w, np.asarray(b) * np.prod(np.shape(w)[:3]),
+                                                                       stride, padding),
+                "`conv_layer` adds the bias to every product; filter d adds `bias[d]` once, after summing the "
+                "f·f·C products"),
     ],
     hints=["Filter d is an f×f×C block: output (i, j, d) = Σ over a, b, c of weights[a, b, c, d] · x[i·s+a, j·s+b, c]"
            " + bias[d].",
