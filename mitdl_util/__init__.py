@@ -11,9 +11,10 @@ import importlib
 from .errors import MitdlError
 from .metrics import report
 from .mode import FAST, fast_or_full, setup
+from .todo import require
 
 __version__ = "0.1.0"
-__all__ = ["FAST", "MitdlError", "fast_or_full", "report", "setup", "__version__", "data", "plot", "checks"]
+__all__ = ["FAST", "MitdlError", "fast_or_full", "report", "require", "setup", "__version__", "data", "plot", "checks"]
 
 _LAZY_SUBMODULES = {"data", "plot", "checks", "build", "grade"}
 

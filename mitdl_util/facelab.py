@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .todo import require
+
 
 @dataclass
 class History:
@@ -30,8 +32,7 @@ class History:
 
 
 def _require(model) -> None:
-    if model is None:
-        raise TypeError("the model is None — build it in the TODO cell above first")
+    require(model=model)
 
 
 def face_logits(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
