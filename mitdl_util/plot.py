@@ -43,13 +43,16 @@ def show_image(image, title: str | None = None, ax=None, cmap: str | None = None
 
 
 def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None,
-                size: float = 2.5, cmap: str | None = None, suptitle: str | None = None, vmin=None, vmax=None):
-    """Show several images in a grid (one row unless `ncols` is given); returns the figure."""
+                size: float = 2.5, cmap: str | None = None, suptitle: str | None = None, vmin=None, vmax=None,
+                colorbar: bool = False):
+    """Show several images in a grid (one row unless `ncols` is given), each with a colour bar if `colorbar`;
+    returns the figure."""
     images = list(images)
     fig, axes = _grid(len(images), ncols, size)
     for i, ax in enumerate(axes):
         if i < len(images):
-            show_image(images[i], title=titles[i] if titles else None, ax=ax, cmap=cmap, vmin=vmin, vmax=vmax)
+            show_image(images[i], title=titles[i] if titles else None, ax=ax, cmap=cmap, vmin=vmin, vmax=vmax,
+                       colorbar=colorbar)
         else:
             ax.axis("off")
     if suptitle:

@@ -5,7 +5,9 @@ TensorFlow, Keras)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -352,3 +354,84 @@ def test_feature_maps_photo_is_the_notebooks():
     assert image.shape == (256, 256) and image.dtype == np.float32
     assert 0 <= image.min() and image.max() <= 1
     np.testing.assert_allclose(image, data.camera()[::2, ::2] / 255, atol=1e-6)
+
+
+# ---------------------------------------------------------------- the notebook's prose and figures
+NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "02_convolution_filters.ipynb"
+
+
+def _cell(needle: str, kind: str = "markdown") -> str:
+    (source,) = [c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == kind
+                 and needle in c.source]
+    return source
+
+
+def _x_maps(image):
+    return {k: q._conv2d(image, lecture.X_FILTERS[k]) for k in ("diagonal", "cross", "anti_diagonal")}
+
+
+def test_the_x_prose_states_what_the_maps_show():
+    """Issue 14: the prose must follow the maps the notebook draws (perfect matches and best scores)."""
+    prose = _cell("Where does each filter match?")
+    shifted = _x_maps(lecture.X_SHIFTED)
+    assert int(np.sum(shifted["cross"] == 9)) == 1 and "cross still finds\n1 perfect match" in prose
+    assert {shifted["diagonal"].max(), shifted["anti_diagonal"].max()} == {7.0} and "at most 7 of 9" in prose
+    assert all(np.sum(m == 9) > 0 for m in _x_maps(lecture.X_IMAGE).values())
+
+
+def test_pooling_makes_the_shifted_x_more_similar_as_the_prose_says():
+    _cell("Pooling forgets *exactly* where")
+    for a, b in zip(_x_maps(lecture.X_IMAGE).values(), _x_maps(lecture.X_SHIFTED).values(), strict=True):
+        before = np.corrcoef(q._relu(a).ravel(), q._relu(b).ravel())[0, 1]
+        after = np.corrcoef(q._max_pool2d(q._relu(a)).ravel(), q._max_pool2d(q._relu(b)).ravel())[0, 1]
+        assert after > before
+
+
+def test_the_shifted_x_titles_read_as_words():
+    """Issue 14: titles read "(0× 9)"; the figure now says "no perfect match" and has a colour bar."""
+    source = _cell("def matches(m)", kind="code")
+    assert "× 9" not in source and "colorbar=True" in source
+
+
+def test_feature_map_panels_follow_their_names_not_the_dict_order():
+    """A student's dict in another order must not relabel the panels: each panel shows the map its title names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mitdl_util import plot
+
+    photo = q.photo()[:40, :40]
+    maps = {name: np.clip(q._conv2d(photo, kernel), 0, 1) for name, kernel in lecture.FEATURE_FILTERS.items()}
+    reordered = dict(reversed(list(maps.items())))
+    namespace = {"maps": reordered, "photo": photo, "plot": plot, "plt": plt, "np": np,
+                 "mdl": __import__("mitdl_util")}
+    plt.show = lambda: None
+    exec(compile(_cell('TITLES = {"sharpen"', kind="code"), "lab02 cell", "exec"), namespace)  # noqa: S102
+    axes = plt.gcf().axes
+    for ax, name in zip(axes[1:], ("sharpen", "edge", "strong_edge"), strict=True):
+        assert np.array_equal(ax.get_images()[0].get_array(), maps[name]), (ax.get_title(), name)
+        assert ax.get_title().startswith(name.replace("_", " ")[:4])
+
+
+def test_edge_and_relu_panels_differ():
+    """Issue 14: both were drawn with vmin=0, so the edge map's negative half looked like ReLU's zeros."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mitdl_util import plot
+
+    namespace = {"maps": {"edge": q._conv2d(q.photo(), lecture.FEATURE_FILTERS["edge"])}, "relu": q._relu,
+                 "max_pool2d": q._max_pool2d, "plot": plot, "plt": plt, "np": np}
+    namespace["mdl"] = __import__("mitdl_util")
+    plt.show = lambda: None
+    exec(compile(_cell('edge = maps["edge"]', kind="code"), "lab02 cell", "exec"), namespace)  # noqa: S102
+    edge_ax, relu_ax = namespace["axes"][:2]
+    edge_image, relu_image = edge_ax.get_images()[0], relu_ax.get_images()[0]
+    assert edge_image.get_clim()[0] < 0 and edge_image.get_clim() == relu_image.get_clim()
+    shown_edge = edge_image.to_rgba(edge_image.get_array())
+    shown_relu = relu_image.to_rgba(relu_image.get_array())
+    assert not np.allclose(shown_edge, shown_relu)
