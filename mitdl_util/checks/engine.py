@@ -276,10 +276,17 @@ def progress(lab: str, exercises: Sequence[Exercise]) -> Progress:
     return Progress(r for _, r in rows)
 
 
+def notebook_names(exercises: Sequence[Exercise]) -> dict[str, tuple[str, ...]]:
+    """The notebook variables each exercise's check takes, where an exercise renames its params (`names=`): the
+    `ANSWERS` map `mitdl grade` reads."""
+    return {ex.name: tuple(ex.names.get(p, p) for p in ex.params) for ex in exercises if ex.names}
+
+
 def exercises_in(namespace: dict) -> list[Exercise]:
     """The exercises a check module declares, in declaration order."""
     return [v for v in namespace.values() if isinstance(v, Exercise)]
 
 
 __all__ = ["AnswerExercise", "Case", "Exercise", "FunctionExercise", "Hint", "Incorrect", "Mistake", "NotAttempted",
-           "TimeLimitExceeded", "case_rng", "check_timeout", "exercises_in", "progress", "time_limit"]
+           "TimeLimitExceeded", "case_rng", "check_timeout", "exercises_in", "notebook_names", "progress",
+           "time_limit"]

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from .diagnostics import as_number, describe, real_array, student_call
-from .engine import AnswerExercise, Case, FunctionExercise, Mistake, case_rng, exercises_in
+from .engine import AnswerExercise, Case, FunctionExercise, Mistake, case_rng, exercises_in, notebook_names
 from .engine import progress as _progress
 from .outcomes import Incorrect
 
@@ -529,7 +529,7 @@ build_fc_model = FunctionExercise(
 )
 
 fc_param_count = AnswerExercise(
-    f"{LAB}.fc_param_count", params=("n",), judge=_judge_fc_param_count,
+    f"{LAB}.fc_param_count", params=("n",), judge=_judge_fc_param_count, names={"n": "n_fc_params"},
     hints=["A Dense layer from m inputs to k units holds an m×k weight matrix and k biases.",
            "Flatten gives 28·28 = 784 inputs; add the parameters of both Dense layers."],
 )
@@ -554,14 +554,14 @@ build_cnn_model = FunctionExercise(
 )
 
 cnn_shapes = AnswerExercise(
-    f"{LAB}.cnn_shapes", params=("shapes",), judge=_judge_cnn_shapes,
+    f"{LAB}.cnn_shapes", params=("shapes",), judge=_judge_cnn_shapes, names={"shapes": "cnn_shapes"},
     hints=["A 3×3 convolution without padding trims one pixel on each side; 2×2 max pooling with stride 2 halves "
            "each side, rounding down.",
            "Conv2D outputs (height, width, filters); Flatten multiplies the three; a Dense layer outputs (units,)."],
 )
 
 cnn_param_count = AnswerExercise(
-    f"{LAB}.cnn_param_count", params=("n",), judge=_judge_cnn_param_count,
+    f"{LAB}.cnn_param_count", params=("n",), judge=_judge_cnn_param_count, names={"n": "n_cnn_params"},
     hints=["A Conv2D layer with C_out filters of size f×f over C_in channels has f·f·C_in·C_out weights and C_out "
            "biases.",
            "Use your shapes: the first Dense layer gets (flattened size) inputs; pooling and Flatten have no "
@@ -569,13 +569,14 @@ cnn_param_count = AnswerExercise(
 )
 
 slide_input_size = AnswerExercise(
-    f"{LAB}.slide_input_size", params=("n",), judge=_judge_slide_input_size,
+    f"{LAB}.slide_input_size", params=("n",), judge=_judge_slide_input_size, names={"n": "slide_side"},
     hints=["Follow one side of the image through the layers, as in `cnn_shapes`.",
            "Work backwards from 6: which side n gives ((n - 2) // 2 - 2) // 2 = 6?"],
 )
 
 cnn_accuracy = AnswerExercise(
     f"{LAB}.cnn_accuracy", params=("model", "x_test", "y_test"), judge=_judge_cnn_accuracy,
+    names={"model": "cnn_model"},
     hints=["Pass the trained CNN and the held-out test set: prepared images (N, 28, 28, 1) and integer labels.",
            "Below the threshold? Train for more epochs, and check `prepare_images` was applied to both splits."],
 )
@@ -645,7 +646,7 @@ shift_images = FunctionExercise(
 )
 
 receptive_field = AnswerExercise(
-    f"{LAB}.receptive_field", params=("n",), judge=_judge_receptive_field,
+    f"{LAB}.receptive_field", params=("n",), judge=_judge_receptive_field, names={"n": "receptive_field_side"},
     hints=["One unit after the first 3×3 Conv2D sees a 3×3 patch. Pooling 2×2 combines 2×2 of those units.",
            "Track two numbers: the patch side r and the step s between neighbours (in input pixels). A k×k conv: "
            "r += (k - 1)·s. A stride-2 pool: r += (2 - 1)·s, then s doubles."],
@@ -670,14 +671,7 @@ def _row_fractions(y_true, y_pred, num_classes):
 EXERCISES = exercises_in(globals())
 
 # The notebook variables `mitdl grade` passes to each check, where they differ from the exercise's parameters.
-ANSWERS = {
-    "fc_param_count": ("n_fc_params",),
-    "cnn_shapes": ("cnn_shapes",),
-    "cnn_param_count": ("n_cnn_params",),
-    "slide_input_size": ("slide_side",),
-    "cnn_accuracy": ("cnn_model", "x_test", "y_test"),
-    "receptive_field": ("receptive_field_side",),
-}
+ANSWERS = notebook_names(EXERCISES)
 
 
 def progress():
