@@ -26,9 +26,26 @@ def _stub(*args, **kwargs):
     raise NotImplementedError("TODO")
 
 
+# Every lab's tables, by lab ("lab01"), as exercise_table_tests received them: (q, SOLUTIONS, WRONG). Other
+# property tests (tests/test_check_seeds.py) run the same answers.
+TABLES: dict[str, tuple] = {}
+
+
+def wrong_answer_ids(wrong: list[tuple[str, tuple, str]]) -> list[str]:
+    """Stable test ids for WRONG rows: the exercise and the message fragment ("crop-end positions"), numbered only
+    where a fragment repeats, so inserting a row renames no other test."""
+    ids, seen = [], {}
+    for name, _, fragment in wrong:
+        text = f"{name}-{' '.join(fragment.split())}"
+        seen[text] = seen.get(text, 0) + 1
+        ids.append(text if seen[text] == 1 else f"{text} #{seen[text]}")
+    return ids
+
+
 def exercise_table_tests(q, solutions: dict[str, tuple], wrong: list[tuple[str, tuple, str]],
                          tested_elsewhere: tuple[str, ...] = ()):
     """Four tests over a lab's check module `q`; exercises in `tested_elsewhere` need not appear in `wrong`."""
+    TABLES[q.LAB] = (q, solutions, wrong)
 
     @pytest.mark.parametrize("name", sorted(solutions))
     def test_solution_passes(name):
@@ -36,7 +53,7 @@ def exercise_table_tests(q, solutions: dict[str, tuple], wrong: list[tuple[str, 
         result = getattr(q, name).evaluate(*solutions[name])
         assert result.status == "passed", result.message
 
-    @pytest.mark.parametrize("name, answers, fragment", wrong, ids=[f"{n}-{i}" for i, (n, *_) in enumerate(wrong)])
+    @pytest.mark.parametrize("name, answers, fragment", wrong, ids=wrong_answer_ids(wrong))
     def test_known_wrong_answer_is_rejected(name, answers, fragment):
         """Is each known mistake rejected as incorrect, with a message that names it?"""
         result = getattr(q, name).evaluate(*answers)
