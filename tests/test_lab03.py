@@ -3,7 +3,11 @@ stubs are 'not attempted'; junk never makes a check raise."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import keras
+import nbformat
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -266,3 +270,52 @@ def test_accuracy_inputs_are_explained(own_split, change, fragment):
 def test_accuracy_wants_a_model():
     result = q.cnn_accuracy.evaluate("my model", np.zeros((200, 28, 28, 1)), np.zeros(200, int))
     assert result.status == "incorrect" and "keras.Model" in result.message
+
+
+# ---------------------------------------------------------------- the notebook
+NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "03_cnn_classification.ipynb"
+
+
+def _cells(kind: str) -> list[str]:
+    return [c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == kind]
+
+
+def test_the_summary_quotes_the_models_real_parameter_counts():
+    """Issue 14: the summary said the CNN "needs far fewer weights" — it has 1,668,490 against 101,770."""
+    (summary,) = [s for s in _cells("markdown") if s.startswith("## Summary")]
+    cnn, fc = q._build_cnn_model(), q._build_fc_model()
+    conv = sum(layer.count_params() for layer in cnn.layers if isinstance(layer, keras.layers.Conv2D))
+    dense_1024 = next(layer for layer in cnn.layers if getattr(layer, "units", None) == 1024)
+    stated = {int(n.replace(",", "")) for n in re.findall(r"\d{1,3}(?:,\d{3})+", summary)}
+    computed = {conv, fc.layers[1].count_params(), cnn.count_params(), fc.count_params(), dense_1024.count_params(),
+                dense_1024.input.shape[-1]}
+    assert stated == computed, (stated, computed)
+    assert "far fewer weights" not in summary
+
+
+def test_later_cells_accept_a_functional_api_cnn():
+    """Issue 14: a functional-API CNN passed the checks, then `cnn_model.layers[0].get_weights()` (its InputLayer)
+    stopped Run All. The filter and feature-map cells now run with every model `build_cnn_model` passes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import mitdl_util as mdl
+    from mitdl_util import plot
+
+    def functional_cnn():
+        inputs = keras.Input(shape=(28, 28, 1))
+        h = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(32, 3, activation="relu")(inputs))
+        h = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(64, 3, activation="relu")(h))
+        h = keras.layers.Dense(1024, activation="relu")(keras.layers.Flatten()(h))
+        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(h))
+
+    assert q.build_cnn_model.evaluate(functional_cnn)
+    namespace = {"cnn_model": functional_cnn(), "x_test": np.zeros((2, 28, 28, 1), np.float32), "np": np,
+                 "keras": keras, "plot": plot, "plt": plt, "mdl": mdl}
+    later = [s for s in _cells("code") if "first_conv" in s]
+    assert len(later) == 2, later
+    for source in later:
+        exec(compile(source, "lab03 cell", "exec"), namespace)  # noqa: S102 - the notebook's own cells
+    assert namespace["maps"].shape == (26, 26, 32)
