@@ -91,11 +91,12 @@ def _batches(n_faces: int, n_nonfaces: int, p_faces: np.ndarray | None, batch_si
 def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 32, learning_rate: float = 5e-4,
           seed: int = 0, loss_fn: Callable | None = None, probability_fn: Callable | None = None,
           face_probabilities: np.ndarray | None = None, minority: np.ndarray | None = None,
-          augment_images: bool = False, verbose: bool = True) -> History:
+          augment_images: bool | Callable = False, verbose: bool = True) -> History:
     """Train a face classifier (``loss_fn=None``: sigmoid cross-entropy on its logit) or a DB-VAE
     (``loss_fn=debiasing_loss``) with balanced batches. Faces are drawn by ``face_probabilities`` (fixed) or, when
     ``probability_fn`` is given, by ``probability_fn(latent_means_of_the_training_faces)`` recomputed at the start
-    of every epoch. ``augment_images``: random flips and shifts of every batch (:func:`augment`); the
+    of every epoch. ``augment_images``: random flips and shifts of every batch (:func:`augment`), or a function
+    ``(images, rng) -> images`` to use instead (e.g. ``mitdl_util.face_augment.jitter``); the
     probabilities are always computed on the unaugmented faces. ``minority`` (bool per training image) is only used
     to report the minority's share."""
     import keras
@@ -138,7 +139,7 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
         for f, n in _batches(len(faces), len(nonfaces), p, batch_size, rng):
             images = np.concatenate([faces[f], nonfaces[n]])
             if augment_images:
-                images = augment(images, rng)
+                images = (augment_images if callable(augment_images) else augment)(images, rng)
             labels = np.r_[np.ones(len(f), np.float32), np.zeros(len(n), np.float32)]
             losses.append(float(step(tf.constant(images), tf.constant(labels))))
             drawn.append(f)
