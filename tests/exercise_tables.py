@@ -29,6 +29,7 @@ def _stub(*args, **kwargs):
 # Every lab's tables, by lab ("lab01"), as exercise_table_tests received them: (q, SOLUTIONS, WRONG). Other
 # property tests (tests/test_check_seeds.py) run the same answers.
 TABLES: dict[str, tuple] = {}
+TESTED_ELSEWHERE: dict[str, tuple[str, ...]] = {}  # lab -> exercises whose wrong answers live in their own tests
 
 
 def wrong_answer_ids(wrong: list[tuple[str, tuple, str]]) -> list[str]:
@@ -46,6 +47,7 @@ def exercise_table_tests(q, solutions: dict[str, tuple], wrong: list[tuple[str, 
                          tested_elsewhere: tuple[str, ...] = ()):
     """Four tests over a lab's check module `q`; exercises in `tested_elsewhere` need not appear in `wrong`."""
     TABLES[q.LAB] = (q, solutions, wrong)
+    TESTED_ELSEWHERE[q.LAB] = tuple(tested_elsewhere)
 
     @pytest.mark.parametrize("name", sorted(solutions))
     def test_solution_passes(name):

@@ -227,7 +227,8 @@ WRONG_VALUES = [
 
 test_solution_passes, test_known_wrong_answer_is_rejected, test_enough_known_wrong_answers, \
     test_untouched_stub_is_not_attempted = exercise_table_tests(
-        q, {exercise.name: (answer,) for exercise, answer in SOLUTIONS},
+        q, {exercise.name: (answer,) for exercise, answer in SOLUTIONS}
+        | {"feature_maps": (photo_maps(),), "x_feature_maps": (q.x_maps(),), "conv_params": (896,)},
         [(e.name, (answer,), m) for e, answer, m in WRONG] + [(e.name, (make(),), m) for e, make, m in WRONG_VALUES])
 
 

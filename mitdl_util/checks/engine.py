@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import compare as comparisons
 from . import diagnostics, render
 from .outcomes import ERROR, INCORRECT, Incorrect, NotAttempted, Outcome, Result, TimeLimitExceeded
 
@@ -173,23 +174,39 @@ class Exercise:
 
 
 class FunctionExercise(Exercise):
-    """The answer is a function; it is run on several cases (fixed and fresh random) against a reference."""
+    """The answer is a function; it is run on several cases (fixed and fresh random) against a reference.
 
-    def __init__(self, exercise_id: str, *, reference: Callable, cases: Callable[[np.random.Generator], list[Case]],
-                 hints: Sequence[str], output: str = "array", dtype: str | None = None,
-                 value_range: tuple[float, float] | None = None, rtol: float = 1e-5, atol: float = 1e-6,
-                 mistakes: Sequence[Mistake] = (), validate: Callable[[Any, Case], None] | None = None,
+    `compare` (a strategy from `mitdl_util.checks.compare`, or any `f(got, expected, name, case)` raising
+    Incorrect) judges each output against the reference's; `validate` (one `f(got, case)` or a sequence of them)
+    adds checks that need no reference. The older spelling `output="array" | "number" | "integer" | "model" |
+    "any"` with `rtol`, `atol`, `dtype`, `value_range` still works and means the matching strategy.
+    """
+
+    def __init__(self, exercise_id: str, *, reference: Callable | None,
+                 cases: Callable[[np.random.Generator], list[Case]], hints: Sequence[str],
+                 compare: Callable[[Any, Any, str, Case], None] | None = None, output: str = "array",
+                 dtype: str | None = None, value_range: tuple[float, float] | None = None, rtol: float = 1e-5,
+                 atol: float = 1e-6, mistakes: Sequence[Mistake] = (),
+                 validate: Callable[[Any, Case], None] | Sequence[Callable[[Any, Case], None]] | None = None,
                  points: int = 1, description: str = ""):
         name = exercise_id.split(".", 1)[-1]
         super().__init__(exercise_id, params=(name,), hints=hints, points=points, description=description)
         self.reference = reference
         self.cases = cases
-        self.output = output  # "array", "number", "integer", "model" or "any" (then `validate` decides)
+        self.output = output
         self.dtype = dtype
         self.value_range = value_range
         self.rtol, self.atol = rtol, atol
+        self.compare = compare if compare is not None else comparisons.from_output(
+            output, rtol=rtol, atol=atol, dtype=dtype, value_range=value_range)
         self.mistakes = tuple(mistakes)
-        self.validate = validate
+        self.validators = (() if validate is None else (validate,) if callable(validate) else tuple(validate))
+        self.mistake_errors: list[str] = []  # mistakes that raised instead of giving an output: authoring errors
+
+    @property
+    def validate(self):
+        """The first validator (older code reads one `validate`)."""
+        return self.validators[0] if self.validators else None
 
     def judge(self, func) -> None:
         diagnostics.check_not_stub(func, self.name)
@@ -208,7 +225,8 @@ class FunctionExercise(Exercise):
         if got is None:
             raise Incorrect(f"`{self.name}` returned None for {case.label} — did you forget `return`?")
         self._check_inputs_untouched(args, case)
-        expected = self.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        expected = (None if self.reference is None
+                    else self.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs)))
         try:
             self._compare(got, expected, case)
         except Incorrect:
@@ -218,24 +236,25 @@ class FunctionExercise(Exercise):
             raise
 
     def _compare(self, got, expected, case: Case) -> None:
-        if self.output == "array":
-            diagnostics.compare_arrays(got, expected, self.name, case.label, rtol=self.rtol, atol=self.atol,
-                                       dtype=self.dtype, value_range=self.value_range)
-        elif self.output in ("number", "integer"):
-            diagnostics.compare_numbers(got, expected, self.name, case.label, rtol=self.rtol, atol=self.atol,
-                                        integer=self.output == "integer")
-        elif self.output == "model":
-            from .models import compare_models
-
-            compare_models(got, expected, self.name, case.label)
-        if self.validate is not None:
-            self.validate(got, case)
+        self.compare(got, expected, self.name, case)
+        for validator in self.validators:
+            validator(got, case)
 
     def _matches(self, got, mistake: Mistake, case: Case) -> bool:
+        """Does `got` equal what `mistake` outputs for `case`? A mistake that raises is an authoring error: it is
+        recorded in `mistake_errors` (tests/test_exercise_authoring.py fails on it), and does not match."""
         try:
             wrong = mistake.wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        except Exception as exc:  # noqa: BLE001 - the author's bug, reported by the tests, not the student's
+            self.mistake_errors.append(f"{mistake.message[:60]}… raised {type(exc).__name__}: {exc} for {case.label}")
+            return False
+        try:
             self._compare(got, wrong, case)
-        except Exception:
+        except Outcome:
+            return False
+        except Exception as exc:  # noqa: BLE001 - comparing with the mistake's output crashed: also the author's
+            self.mistake_errors.append(f"{mistake.message[:60]}…: comparing with its output raised "
+                                       f"{type(exc).__name__}: {exc} for {case.label}")
             return False
         return True
 
@@ -283,8 +302,19 @@ def notebook_names(exercises: Sequence[Exercise]) -> dict[str, tuple[str, ...]]:
 
 
 def exercises_in(namespace: dict) -> list[Exercise]:
-    """The exercises a check module declares, in declaration order."""
-    return [v for v in namespace.values() if isinstance(v, Exercise)]
+    """The exercises a check module declares, in declaration order. Each must be bound to its own name (the id
+    "lab02.conv2d" to `conv2d` in lab02's module), since notebooks call `q.<name>.check(...)`."""
+    found = []
+    for variable, value in namespace.items():
+        if not isinstance(value, Exercise):
+            continue
+        lab = namespace.get("LAB")
+        if value.name != variable or (lab and value.id != f"{lab}.{variable}"):
+            expected = f"{lab}.{variable}" if lab else variable
+            raise ValueError(f"the exercise {value.id!r} is bound to the name `{variable}`; give it the id "
+                             f"{expected!r} or bind it to `{value.name}` (notebooks call q.<name>.check)")
+        found.append(value)
+    return found
 
 
 __all__ = ["AnswerExercise", "Case", "Exercise", "FunctionExercise", "Hint", "Incorrect", "Mistake", "NotAttempted",
