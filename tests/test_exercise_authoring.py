@@ -48,7 +48,8 @@ def test_every_known_mistake_runs_and_differs_from_the_reference(exercise):
     with np.errstate(all="ignore"):
         for seed in seeds:
             for case in exercise.cases(np.random.default_rng(seed)):
-                expected = exercise.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+                expected = None if exercise.reference is None else exercise.reference(
+                    *copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
                 for mistake in exercise.mistakes:
                     try:
                         wrong = mistake.wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .compare import Unchecked
 from .diagnostics import compare_arrays, describe
 from .engine import Case, FunctionExercise, Mistake, exercises_in
 from .engine import progress as _progress
@@ -266,17 +267,15 @@ def _miou_cases(rng):
 
 
 # ---------------------------------------------------------------- comparisons that need more than one array
-class _PairExercise(FunctionExercise):
+def _compare_pair(got, expected, name: str, case: Case) -> None:
     """`sliding_windows` returns (boxes, crops): both are compared, and each crop must match its box."""
-
-    def _compare(self, got, expected, case: Case) -> None:
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise Incorrect(f"`{self.name}` returned {describe(got)} for {case.label}; expected a pair "
-                            "`(boxes, crops)` — end with `return boxes, crops`.")
-        boxes, crops = got
-        where = f"{case.label} (returned by `{self.name}`)"
-        compare_arrays(boxes, expected[0], "boxes", where, rtol=0, atol=0, dtype="integer")
-        compare_arrays(crops, expected[1], "crops", where, rtol=0, atol=0)
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise Incorrect(f"`{name}` returned {describe(got)} for {case.label}; expected a pair "
+                        "`(boxes, crops)` — end with `return boxes, crops`.")
+    boxes, crops = got
+    where = f"{case.label} (returned by `{name}`)"
+    compare_arrays(boxes, expected[0], "boxes", where, rtol=0, atol=0, dtype="integer")
+    compare_arrays(crops, expected[1], "crops", where, rtol=0, atol=0)
 
 
 def _validate_nms(got, case: Case) -> None:
@@ -384,8 +383,8 @@ def build_fcn_reference(input_shape, num_classes, filters: int = 16):
 
 
 # ---------------------------------------------------------------- the exercises
-sliding_windows = _PairExercise(
-    f"{LAB}.sliding_windows", reference=_sliding_windows, cases=_window_cases, output="array",
+sliding_windows = FunctionExercise(
+    f"{LAB}.sliding_windows", reference=_sliding_windows, cases=_window_cases, compare=_compare_pair,
     mistakes=[
         Mistake(_windows_skip_last, "`sliding_windows` skips the last position that fits: a window may start at "
                 "row `H - h` (and column `W - w`), so loop up to and including it — `range(0, H - h + 1, stride)`"),
@@ -439,7 +438,7 @@ non_max_suppression = FunctionExercise(
 )
 
 build_fcn = FunctionExercise(
-    f"{LAB}.build_fcn", reference=lambda input_shape, num_classes: None, cases=_fcn_cases, output="any",
+    f"{LAB}.build_fcn", reference=None, cases=_fcn_cases, compare=Unchecked(),
     validate=_validate_fcn,
     hints=["Downsample with `Conv2D(..., strides=2, padding='same')` (or MaxPool2D), then upsample back with "
            "`Conv2DTranspose(..., strides=2, padding='same')`, once per downsampling.",
