@@ -1,0 +1,263 @@
+"""Held-out vs outside: train a face detector on one source of photos and test it on photos from elsewhere.
+
+A held-out test set comes from the same source as the training set: the same photographers, crops, lighting and
+backgrounds. It measures how well a model does *on more of the same*. An **outside** test set comes from a source
+the model never saw — here the Face Research Lab London Set (studio portraits, one per person, a different crop)
+against FairFace training photos (photos of people "in the wild"). :func:`load_outside_split` returns both, with a
+group per face: a skin-tone proxy × gender.
+
+The skin-tone proxy comes from the ethnicity labels the two sources carry, not from measuring skin: "darker" for
+faces labelled Black, "lighter" for faces labelled White, "other" for the remaining labels and "unlabelled" where
+the source has none (FairFace subset a). It is coarse; the card ``datasets/outside-faces.md`` says so.
+
+Non-faces: training and held-out non-faces follow :func:`~mitdl_util.data.load_faces`' recipe (scikit-image's LFW
+non-face patches, split between train and test without overlap, and random crops of its colour photos); with
+``hard_nonfaces`` the training set also gets crops of photos of people that contain no face (the astronaut's suit,
+the cameraman's coat and tripod). Outside non-faces are crops of scikit-image photos that no training image comes
+from. Needs the faces-ccby folder; :func:`outside_split_available` says whether it is here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .cache import DataUnavailableError, notice
+from .loaders import _lfw_subset, _photo_crops, _read_faces_ccby, _resize, load_photo
+
+TRAIN_SOURCES = ("fairface_a", "fairface_b")
+"""faces-ccby subsets the detector trains on (and whose held-out part is the in-distribution test)."""
+OUTSIDE_SOURCES = ("london",)
+"""faces-ccby subsets used only as the outside test: no photo of them is ever trained on."""
+TONES = {"black": "darker", "white": "lighter"}
+"""Ethnicity label (lower case) -> skin-tone proxy; other labels are "other", missing ones "unlabelled"."""
+GROUPS = ("darker female", "darker male", "lighter female", "lighter male")
+"""The four groups reported (skin-tone proxy × gender); faces outside them are still counted in "all faces"."""
+OUTSIDE_NONFACE_PHOTOS = ("brick", "grass", "gravel", "moon", "coins", "clock", "page", "text", "retina")
+"""scikit-image photos the outside non-faces are cut from; no training non-face comes from them."""
+PEOPLE_PHOTOS = {"astronaut": (150, 30, 300, 195), "camera": (140, 45, 285, 225)}
+"""Photos of people and their face box (x1, y1, x2, y2, with a margin): hard non-faces are crops that miss it.
+The astronaut's box is OpenCV's Haar detection (177, 66, 272, 161) widened; the cameraman's was drawn by hand."""
+CROP_SIDES = (0.45, 0.9)
+"""With ``varied_crops``, each FairFace photo is cropped to a square of a random side in this range (as a fraction
+of the 224-pixel frame; the kit's standard crop is 0.5), so faces come tight and loose, with and without background,
+as photos from other sources do."""
+GREY = np.asarray([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass(repr=False)
+class OutsideSplit:
+    """Images float32 (N, S, S, 3) in [0, 1], uint8 labels (1 = face), and per image: ``groups_*`` (the face's
+    group, "" for non-faces), ``files_*`` (the photo's file name, or where a non-face was cut from) and
+    ``sources_*`` (faces-ccby subset, or the non-face's origin). ``*_train``: training set; ``*_test``: held out
+    from the training sources (in-distribution); ``*_outside``: the outside test set."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_outside: np.ndarray
+    y_outside: np.ndarray
+    groups_train: np.ndarray
+    groups_test: np.ndarray
+    groups_outside: np.ndarray
+    files_train: np.ndarray
+    files_test: np.ndarray
+    files_outside: np.ndarray
+    sources_train: np.ndarray
+    sources_test: np.ndarray
+    sources_outside: np.ndarray
+    recipe: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        def part(y):
+            return f"{int(np.sum(y == 1))} faces + {int(np.sum(y == 0))} non-faces"
+
+        return (f"OutsideSplit(train {part(self.y_train)} from {'/'.join(TRAIN_SOURCES)}, held-out test "
+                f"{part(self.y_test)}, outside test {part(self.y_outside)} from {'/'.join(OUTSIDE_SOURCES)})")
+
+
+def face_group(race: str, gender: str) -> str:
+    """The reported group of a face: skin-tone proxy × gender, e.g. "darker female" (see the module docstring)."""
+    race, gender = race.strip().lower(), gender.strip().lower()
+    tone = TONES.get(race, "other" if race else "unlabelled")
+    return f"{tone} {gender}" if gender else tone
+
+
+def outside_split_available() -> bool:
+    """True where faces-ccby (needed for both sources) is on this machine."""
+    from .bias import _ccby_folder
+
+    return _ccby_folder() is not None
+
+
+def _crops_avoiding(photo: np.ndarray, box: tuple[int, int, int, int], n: int, size: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """``n`` random square crops of ``photo`` that do not overlap ``box`` (x1, y1, x2, y2), resized to ``size``."""
+    h, w = photo.shape[:2]
+    x1, y1, x2, y2 = box
+    out = np.empty((n, size, size, 3), np.float32)
+    i = 0
+    while i < n:
+        side = int(rng.uniform(0.08, 0.45) * min(h, w))
+        top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        if left < x2 and left + side > x1 and top < y2 and top + side > y1:
+            continue  # touches the face: draw again
+        out[i] = _resize(photo[top:top + side, left:left + side], size)
+        i += 1
+    return out
+
+
+def hard_nonfaces(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` crops of photos of people (:data:`PEOPLE_PHOTOS`) that contain no face, float32 (n, size, size, 3)."""
+    names = list(PEOPLE_PHOTOS)
+    per = np.bincount(rng.integers(len(names), size=n), minlength=len(names))
+    parts = [_crops_avoiding(load_photo(name), PEOPLE_PHOTOS[name], int(k), size, rng)
+             for name, k in zip(names, per, strict=True)]
+    x = np.concatenate(parts)
+    return x[rng.permutation(n)]
+
+
+def _outside_crops(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    photos = [load_photo(name) for name in OUTSIDE_NONFACE_PHOTOS]
+    out = np.empty((n, size, size, 3), np.float32)
+    for i in range(n):
+        photo = photos[rng.integers(len(photos))]
+        h, w = photo.shape[:2]
+        side = max(int(rng.uniform(0.1, 0.6) * min(h, w)), min(size // 2, h, w))
+        top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        out[i] = _resize(photo[top:top + side, left:left + side], size)
+    return out
+
+
+def varied_crops(folder, files: np.ndarray, size: int, rng: np.random.Generator,
+                 sides: tuple[float, float] = CROP_SIDES) -> np.ndarray:
+    """Each photo of ``files`` (names in faces-ccby/images) cropped to a random centred square whose side is drawn
+    from ``sides`` (fraction of the frame), its centre moved by up to 5 % of the frame, resized to ``size``."""
+    from PIL import Image
+
+    out = np.empty((len(files), size, size, 3), np.float32)
+    for i, name in enumerate(files):
+        with Image.open(Path(folder) / "images" / name) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            side = rng.uniform(*sides) * min(w, h)
+            cy, cx = h / 2 + rng.uniform(-0.05, 0.05) * h, w / 2 + rng.uniform(-0.05, 0.05) * w
+            top, left = min(max(cy - side / 2, 0), h - side), min(max(cx - side / 2, 0), w - side)
+            crop = im.crop((round(left), round(top), round(left + side), round(top + side)))
+            out[i] = np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR), np.float32) / 255.0
+    return out
+
+
+def _grey(x: np.ndarray, which: np.ndarray) -> np.ndarray:
+    x = x.copy()
+    x[which] = (x[which] @ GREY)[..., None] * np.ones(3, np.float32)
+    return x
+
+
+def split_faces(sources: np.ndarray, groups: np.ndarray, test_fraction: float, rng: np.random.Generator):
+    """(train, test, outside) face indices: faces of :data:`OUTSIDE_SOURCES` all go to ``outside``; the others are
+    split ``test_fraction`` held out, stratified by source and group so that every group is in both parts."""
+    outside = np.flatnonzero(np.isin(sources, OUTSIDE_SOURCES))
+    inside = np.flatnonzero(np.isin(sources, TRAIN_SOURCES))
+    strata = np.char.add(np.char.add(sources[inside].astype(str), "|"), groups[inside].astype(str))
+    train, test = [], []
+    for value in np.unique(strata):
+        idx = rng.permutation(inside[strata == value])
+        k = int(round(len(idx) * test_fraction))
+        test.append(idx[:k])
+        train.append(idx[k:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test)), rng.permutation(outside)
+
+
+def load_outside_split(seed: int = 0, *, train_faces: int | None = None, hard_nonfaces_share: float = 0.0,
+                       varied: bool = False, test_fraction: float = 0.25, image_size: int = 64, verbose: bool = True) -> OutsideSplit:
+    """Train on FairFace, test held-out FairFace (in-distribution) and the London Set (outside); see the module
+    docstring. ``train_faces``: keep only this many training faces (FAST mode), chosen at random.
+    ``hard_nonfaces_share``: share of the training non-faces that are crops of photos of people without a face.
+    ``varied``: FairFace faces (training and held-out alike) are cropped at random sides (:data:`CROP_SIDES`)
+    instead of the kit's standard crop, so the held-out test stays the training distribution.
+    As many faces as grey non-faces are turned grey, in training and in the held-out test, so colour alone does
+    not give the class away; the outside faces are left as they are."""
+    from .bias import _ccby_folder
+
+    folder = _ccby_folder()
+    if folder is None:
+        raise DataUnavailableError("load_outside_split needs faces-ccby (its FairFace and London photos): set "
+                                   "MITDL_LOCAL_DATA to the folder holding faces-ccby/labels.csv.")
+    if not 0.0 <= hard_nonfaces_share < 1.0:
+        raise ValueError(f"hard_nonfaces_share must be in [0, 1); got {hard_nonfaces_share}")
+    rng = np.random.default_rng(seed)
+    images, attrs = _read_faces_ccby(str(folder), image_size, (folder / "labels.csv").stat().st_mtime)
+    groups = np.asarray([face_group(r, g) for r, g in zip(attrs["race"], attrs["gender"], strict=True)])
+    train, test, outside = split_faces(attrs["source"], groups, test_fraction, rng)
+    if train_faces is not None and train_faces < len(train):
+        train = train[np.sort(rng.choice(len(train), train_faces, replace=False))]
+    n_tr, n_te, n_out = len(train), len(test), len(outside)
+
+    # Non-faces, as many as faces in each part. LFW's grey non-face patches are split between train and test.
+    _, lfw = _lfw_subset()
+    n_lfw_tr, n_lfw_te = min(n_tr // 4, 75), min(n_te // 4, 25)
+    lfw_order = rng.permutation(len(lfw))
+    lfw_tr = [_resize(p, image_size) for p in lfw[lfw_order[:n_lfw_tr]]]
+    lfw_te = [_resize(p, image_size) for p in lfw[lfw_order[n_lfw_tr:n_lfw_tr + n_lfw_te]]]
+    n_hard = int(round(hard_nonfaces_share * n_tr))
+    crops_tr, names_tr = _photo_crops(n_tr - n_lfw_tr - n_hard, image_size, rng)
+    hard = hard_nonfaces(n_hard, image_size, rng) if n_hard else np.zeros((0, image_size, image_size, 3), np.float32)
+    crops_te, names_te = _photo_crops(n_te - n_lfw_te, image_size, rng)
+    nf_tr = np.concatenate([np.asarray(lfw_tr, np.float32).reshape(-1, image_size, image_size, 3), crops_tr, hard])
+    nf_te = np.concatenate([np.asarray(lfw_te, np.float32).reshape(-1, image_size, image_size, 3), crops_te])
+    nf_out = _outside_crops(n_out, image_size, rng)
+    src_nf_tr = np.asarray(["lfw_nonface"] * n_lfw_tr + names_tr + ["people_no_face"] * n_hard)
+    src_nf_te = np.asarray(["lfw_nonface"] * n_lfw_te + names_te)
+    file_nf_tr = np.asarray([f"lfw_nonface_{i}" for i in lfw_order[:n_lfw_tr]] + names_tr + ["people"] * n_hard)
+    file_nf_te = np.asarray([f"lfw_nonface_{i}" for i in lfw_order[n_lfw_tr:n_lfw_tr + n_lfw_te]] + names_te)
+
+    # As many faces as grey non-faces turn grey (train and held-out test alike).
+    if varied:
+        x_tr_f, x_te_f = (varied_crops(folder, attrs["file"][idx], image_size, rng) for idx in (train, test))
+    else:
+        x_tr_f, x_te_f = images[train], images[test]
+    x_tr_f = _grey(x_tr_f, rng.random(n_tr) < n_lfw_tr / max(n_tr, 1))
+    x_te_f = _grey(x_te_f, rng.random(n_te) < n_lfw_te / max(n_te, 1))
+
+    def assemble(xf, xnf, idx, nf_sources, nf_files):
+        x = np.concatenate([xf, xnf]).astype(np.float32)
+        y = np.r_[np.ones(len(xf), np.uint8), np.zeros(len(xnf), np.uint8)]
+        g = np.concatenate([groups[idx], np.full(len(xnf), "", dtype=groups.dtype)])
+        f = np.concatenate([attrs["file"][idx], nf_files]).astype(str)
+        s = np.concatenate([attrs["source"][idx], nf_sources]).astype(str)
+        order = rng.permutation(len(x))
+        return x[order], y[order], g[order], f[order], s[order]
+
+    xtr, ytr, gtr, ftr, str_ = assemble(x_tr_f, nf_tr, train, src_nf_tr, file_nf_tr)
+    xte, yte, gte, fte, ste = assemble(x_te_f, nf_te, test, src_nf_te, file_nf_te)
+    xo, yo, go, fo, so = assemble(images[outside], nf_out, outside, np.asarray(["outside_photo"] * n_out),
+                                  np.asarray(["outside_photo"] * n_out))
+    data = OutsideSplit(xtr, ytr, xte, yte, xo, yo, gtr, gte, go, ftr, fte, fo, str_, ste, so,
+                        recipe={"seed": seed, "train_sources": list(TRAIN_SOURCES),
+                                "outside_sources": list(OUTSIDE_SOURCES), "train_faces": n_tr,
+                                "hard_nonfaces_share": hard_nonfaces_share, "varied_crops": varied,
+                                "test_fraction": test_fraction})
+    if verbose:
+        notice(f"outside split from faces-ccby · train {n_tr} FairFace faces · held-out {n_te} FairFace faces · "
+               f"outside {n_out} London Set faces · each with as many non-faces · seed {seed}")
+    return data
+
+
+def recall_by_group(predicted: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                    reported: tuple[str, ...] = GROUPS) -> dict[str, dict]:
+    """{group: {"recall", "found", "n"}} over the faces of each reported group, plus "all faces" and
+    "non-faces" (its "recall" is the share of non-faces rejected)."""
+    predicted, y, groups = np.asarray(predicted).reshape(-1), np.asarray(y).reshape(-1), np.asarray(groups)
+    faces = y == 1
+    out = {}
+    for name, mask in [*[(g, faces & (groups == g)) for g in reported], ("all faces", faces)]:
+        found = int(np.sum(predicted[mask] == 1))
+        out[name] = {"recall": found / max(int(mask.sum()), 1), "found": found, "n": int(mask.sum())}
+    rejected = int(np.sum(predicted[~faces] == 0))
+    out["non-faces"] = {"recall": rejected / max(int((~faces).sum()), 1), "found": rejected,
+                        "n": int((~faces).sum())}
+    return out

@@ -1,0 +1,151 @@
+"""Lab 04's held-out vs outside split (mitdl_util.data.outside) and its augmentation (mitdl_util.face_augment):
+no photo, source or LFW patch leaks between training and either test set, groups are counted right, hard non-faces
+miss the face, and the jitter moves, rotates and re-colours only where it is asked to."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mitdl_util import face_augment
+from mitdl_util.data import outside
+
+needs_ccby = pytest.mark.skipif(not outside.outside_split_available(), reason="needs the faces-ccby folder")
+
+
+def test_face_group_maps_ethnicity_labels_to_a_skin_tone_proxy_and_gender():
+    assert outside.face_group("Black", "female") == "darker female"
+    assert outside.face_group("white", "male") == "lighter male"
+    assert outside.face_group("East Asian", "female") == "other female"
+    assert outside.face_group("", "male") == "unlabelled male"
+
+
+def test_split_faces_keeps_outside_sources_out_of_training_and_every_group_in_both_parts():
+    sources = np.array(["fairface_b"] * 40 + ["fairface_a"] * 20 + ["london"] * 10)
+    groups = np.array(["darker female"] * 20 + ["lighter male"] * 20 + ["unlabelled male"] * 20
+                      + ["lighter female"] * 10)
+    train, test, out = outside.split_faces(sources, groups, 0.25, np.random.default_rng(0))
+    assert set(out) == set(range(60, 70))
+    assert not (set(train) & set(test)) and not (set(train) | set(test)) & set(out)
+    assert len(train) + len(test) == 60
+    for g in ("darker female", "lighter male", "unlabelled male"):
+        assert np.sum(groups[test] == g) == 5 and np.sum(groups[train] == g) == 15
+
+
+def test_recall_by_group_counts_found_faces_and_rejected_nonfaces():
+    y = np.array([1, 1, 1, 1, 0, 0, 0])
+    groups = np.array(["darker female", "darker female", "lighter male", "other male", "", "", ""])
+    pred = np.array([1, 0, 1, 0, 0, 1, 0])
+    r = outside.recall_by_group(pred, y, groups)
+    assert r["darker female"] == {"recall": 0.5, "found": 1, "n": 2}
+    assert r["lighter male"]["recall"] == 1.0 and r["darker male"]["n"] == 0
+    assert r["all faces"] == {"recall": 0.5, "found": 2, "n": 4}
+    assert r["non-faces"] == {"recall": pytest.approx(2 / 3), "found": 2, "n": 3}
+
+
+def test_hard_nonfaces_never_touch_the_face_box():
+    photo = np.zeros((200, 200, 3), np.uint8)
+    photo[50:100, 60:120] = 255  # the "face": white
+    crops = outside._crops_avoiding(photo, (60, 50, 120, 100), 200, 16, np.random.default_rng(0))
+    assert crops.shape == (200, 16, 16, 3)
+    assert crops.max() == 0.0  # no crop saw a single pixel of the face box
+
+
+@needs_ccby
+@pytest.mark.parametrize("varied", [False, True])
+def test_outside_split_has_no_leak_and_counts_its_groups(varied):
+    data = outside.load_outside_split(3, train_faces=200, hard_nonfaces_share=0.25, varied=varied, verbose=False)
+    faces_tr, faces_te, faces_out = data.y_train == 1, data.y_test == 1, data.y_outside == 1
+    # sources: training and held-out faces are FairFace only, outside faces are London only
+    assert set(data.sources_train[faces_tr]) <= set(outside.TRAIN_SOURCES)
+    assert set(data.sources_test[faces_te]) <= set(outside.TRAIN_SOURCES)
+    assert set(data.sources_outside[faces_out]) == set(outside.OUTSIDE_SOURCES)
+    # no photo in two parts, and no LFW non-face patch in both training and test
+    train_files, test_files = set(data.files_train[faces_tr]), set(data.files_test[faces_te])
+    assert len(train_files) == faces_tr.sum() == 200 and not train_files & test_files
+    assert not (train_files | test_files) & set(data.files_outside[faces_out])
+    lfw_tr = {f for f in data.files_train if f.startswith("lfw_nonface_")}
+    lfw_te = {f for f in data.files_test if f.startswith("lfw_nonface_")}
+    assert lfw_tr and lfw_te and not lfw_tr & lfw_te
+    # outside non-faces come from photos no training non-face is cut from
+    assert not set(outside.OUTSIDE_NONFACE_PHOTOS) & {s.removeprefix("skimage:") for s in data.sources_train}
+    assert np.sum(data.sources_train == "people_no_face") == 50
+    # as many non-faces as faces in each part; the London Set's 102 faces with their groups
+    for y in (data.y_train, data.y_test, data.y_outside):
+        assert np.sum(y == 1) == np.sum(y == 0)
+    assert faces_out.sum() == 102
+    counts = {g: int(np.sum(data.groups_outside[faces_out] == g)) for g in outside.GROUPS}
+    assert counts == {"darker female": 5, "darker male": 8, "lighter female": 35, "lighter male": 34}
+    assert all(np.sum(data.groups_test[faces_te] == g) >= 8 for g in outside.GROUPS)
+    assert set(data.groups_train[~faces_tr]) == {""}
+    for x in (data.x_train, data.x_test, data.x_outside):
+        assert x.dtype == np.float32 and x.shape[1:] == (64, 64, 3) and 0.0 <= x.min() and x.max() <= 1.0
+    # seeded: the same seed gives the same split
+    again = outside.load_outside_split(3, train_faces=200, hard_nonfaces_share=0.25, varied=varied, verbose=False)
+    assert np.array_equal(again.files_train, data.files_train) and np.array_equal(again.x_test, data.x_test)
+
+
+def test_outside_split_without_faces_ccby_says_what_to_do(monkeypatch):
+    from mitdl_util.data import DataUnavailableError, bias
+
+    monkeypatch.setattr(bias, "_ccby_folder", lambda: None)
+    assert not outside.outside_split_available()
+    with pytest.raises(DataUnavailableError, match="MITDL_LOCAL_DATA"):
+        outside.load_outside_split(0, verbose=False)
+
+
+def _images(n=8, side=24, seed=0):
+    return np.random.default_rng(seed).random((n, side, side, 3)).astype(np.float32)
+
+
+def test_jitter_without_colour_only_moves_pixels_and_keeps_the_input():
+    x = _images()
+    before = x.copy()
+    out = face_augment.geometric_jitter(x, np.random.default_rng(1))
+    assert out.shape == x.shape and out.dtype == np.float32 and np.array_equal(x, before)
+    assert not np.allclose(out, x)
+    # bilinear resampling of the same image: values stay within that image's range, brightness roughly kept
+    for o, i in zip(out, x, strict=True):
+        assert i.min() - 1e-6 <= o.min() and o.max() <= i.max() + 1e-6
+    flat = np.full((4, 24, 24, 3), 0.3, np.float32)
+    assert np.allclose(face_augment.geometric_jitter(flat, np.random.default_rng(2)), 0.3)
+
+
+def test_geometry_with_no_jitter_is_the_identity_and_a_mirror_flips():
+    x = _images(4)
+    rng = np.random.default_rng(0)
+    same = face_augment.geometry(4, 24, 24, rng, scale=(1, 1), rotate=0, shift=0, flip=False)
+    assert np.allclose(face_augment._affine_sample(x, same), x, atol=1e-5)
+    m = face_augment.geometry(64, 24, 24, rng, scale=(1, 1), rotate=0, shift=0, flip=True)
+    out = face_augment._affine_sample(np.repeat(x[:1], 64, axis=0), m)
+    mirrored = [np.allclose(o, x[0, :, ::-1], atol=1e-5) for o in out]
+    plain = [np.allclose(o, x[0], atol=1e-5) for o in out]
+    assert all(a or b for a, b in zip(mirrored, plain, strict=True)) and 10 < sum(mirrored) < 54
+
+
+def test_geometry_zooms_in_and_rotates():
+    x = np.zeros((1, 33, 33, 3), np.float32)
+    x[0, 16, 20] = 1.0  # a dot 4 pixels right of the centre
+    zoom = face_augment.geometry(1, 33, 33, np.random.default_rng(0), scale=(2, 2), rotate=0, shift=0, flip=False)
+    out = face_augment._affine_sample(x, zoom)[0, ..., 0]
+    assert out[16, 24] == pytest.approx(1.0)  # twice as far from the centre
+    rng = np.random.default_rng(1)
+    turned = face_augment.geometry(20, 33, 33, rng, scale=(1, 1), rotate=30, shift=0, flip=False)
+    for out in face_augment._affine_sample(np.repeat(x, 20, axis=0), turned)[..., 0]:
+        rows, cols = np.indices(out.shape)
+        r, c = (rows * out).sum() / out.sum(), (cols * out).sum() / out.sum()
+        assert np.hypot(r - 16, c - 16) == pytest.approx(4.0, abs=0.3)  # turned about the centre, same distance
+        assert abs(np.degrees(np.arctan2(r - 16, c - 16))) <= 30.5
+    assert len({tuple(np.argwhere(o[..., 0] == o[..., 0].max())[0]) for o in
+                face_augment._affine_sample(np.repeat(x, 20, axis=0), turned)}) > 3
+
+
+def test_colour_jitter_changes_exposure_and_colour_within_bounds():
+    x = _images(64)
+    out = face_augment.jitter(x, np.random.default_rng(3))
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    means = out.mean(axis=(1, 2, 3)) / x.mean(axis=(1, 2, 3))
+    assert means.std() > 0.05  # exposure varies between images
+    grey = np.full((8, 4, 4, 3), 0.5, np.float32)
+    assert np.allclose(face_augment.colour(grey, np.random.default_rng(0), brightness=0, contrast=0, saturation=0,
+                                           cast=0), 0.5)
