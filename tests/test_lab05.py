@@ -133,6 +133,37 @@ def _nms_suppress_below(boxes, scores, t):
     return np.array(keep)
 
 
+def _nms_suppress_at_equal(boxes, scores, t):
+    keep = []
+    for i in np.argsort(-scores):
+        if all(iou(boxes[i], boxes[k]) < t for k in keep):
+            keep.append(i)
+    return np.array(keep)
+
+
+def _nms_inclusive(boxes, scores, t):
+    keep = []
+    for i in np.argsort(-scores):
+        if all(_iou_inclusive(boxes[i], boxes[k]) <= t for k in keep):
+            keep.append(i)
+    return np.array(keep)
+
+
+def _iou_union_twice(a, b):
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    total = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return inter / total if total else 0.0
+
+
+def _miou_frequency_weighted(y_true, y_pred, num_classes):
+    total = 0.0
+    for c in range(num_classes):
+        union = np.sum((y_true == c) | (y_pred == c))
+        if union:
+            total += np.mean(y_true == c) * np.sum((y_true == c) & (y_pred == c)) / union
+    return float(total)
+
+
 def _miou_present_only(y_true, y_pred, num_classes):
     return float(np.mean([np.sum((y_true == c) & (y_pred == c)) / np.sum((y_true == c) | (y_pred == c))
                           for c in np.unique(y_true)]))
@@ -153,6 +184,10 @@ WRONG = [
     ("iou", lambda a, b: iou(a, b) * 100, "not right"),
     ("non_max_suppression", _nms_lowest_first, "lowest score"),
     ("non_max_suppression", _nms_suppress_below, "below the threshold"),
+    ("non_max_suppression", _nms_suppress_at_equal, "*equals* `iou_threshold`"),
+    ("non_max_suppression", _nms_inclusive, "inclusive box ends"),
+    ("iou", _iou_union_twice, "counts the overlap twice"),
+    ("mean_iou", _miou_frequency_weighted, "frequency-weighted"),
     ("non_max_suppression", lambda b, s, t: np.sort(non_max_suppression(b, s, t)), "descending score"),
     ("non_max_suppression", lambda b, s, t: b[non_max_suppression(b, s, t)], "shape"),
     ("build_fcn", lambda shape, n: _fcn(shape, n, down=2, up=1), "input's resolution"),

@@ -109,6 +109,23 @@ def _iou_no_clamp(box_a, box_b) -> float:
     return inter / union if union else 0.0
 
 
+def _iou_union_without_minus(box_a, box_b) -> float:
+    ax1, ay1, ax2, ay2 = (float(v) for v in box_a)
+    bx1, by1, bx2, by2 = (float(v) for v in box_b)
+    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+    total = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1)
+    return inter / total if total > 0 else 0.0
+
+
+def _mean_iou_frequency_weighted(y_true, y_pred, num_classes) -> float:
+    """Each class's IoU weighted by its share of the true pixels ('frequency-weighted IoU')."""
+    inter, union = _per_class_iou(y_true, y_pred, num_classes)
+    t = np.asarray(y_true).ravel()
+    share = np.array([np.mean(t == c) for c in range(num_classes)])
+    present = union > 0
+    return float(np.sum(share[present] * inter[present] / union[present]))
+
+
 def _iou_over_min(box_a, box_b) -> float:
     ax1, ay1, ax2, ay2 = (float(v) for v in box_a)
     bx1, by1, bx2, by2 = (float(v) for v in box_b)
@@ -216,9 +233,14 @@ def _nms_cases(rng):
     fixed_scores = np.array([0.6, 0.9, 0.5, 0.3, 0.8, 0.1])
     b1, s1 = _random_detections(rng, int(rng.integers(8, 15)))
     b2, s2 = _random_detections(rng, int(rng.integers(15, 25)))
+    # Boxes 0 and 1: IoU 1/3 (0.375 with inclusive ends); box 2 overlaps neither.
+    side_by_side = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [40, 0, 50, 10]], dtype=float)
     return [
         Case((fixed, fixed_scores, 0.5), label="6 boxes in two clusters and one alone, threshold 0.5"),
-        Case((fixed, fixed_scores, 0.9), label="the same 6 boxes, threshold 0.9"),
+        Case((side_by_side, np.array([0.9, 0.8, 0.7]), 0.35),
+             label="boxes (0, 0, 10, 10), (5, 0, 15, 10) and (40, 0, 50, 10), threshold 0.35"),
+        Case((fixed, fixed_scores, 0.9), label="the same 6 boxes, threshold 0.9 (boxes 0 and 3 overlap by "
+                                               "exactly 0.9)"),
         Case((b1, s1, 0.3), label=f"{len(b1)} random clustered boxes, threshold 0.3"),
         Case((b2, s2, 0.6), label=f"{len(b2)} random clustered boxes, threshold 0.6"),
     ]
@@ -410,6 +432,8 @@ iou = FunctionExercise(
                 "apart can get a positive intersection; use `max(0, ...)` for each side"),
         Mistake(_iou_over_min, "`iou` divides by the smaller box's area; IoU divides the intersection by the "
                 "union: area_a + area_b - intersection"),
+        Mistake(_iou_union_without_minus, "`iou`'s union is area_a + area_b, which counts the overlap twice; "
+                "subtract the intersection once: union = area_a + area_b - intersection"),
     ],
     hints=["The overlap is a box too: (max of the x1s, max of the y1s, min of the x2s, min of the y2s); if it is "
            "empty, its width or height is negative — clamp at 0.", "IoU = intersection / (area_a + area_b - "
@@ -426,6 +450,9 @@ non_max_suppression = FunctionExercise(
         Mistake(lambda b, s, t: _nms_with(_iou, b, s, t, keep_if=lambda o, thr: o >= thr),
                 "`non_max_suppression` suppresses boxes whose IoU is below the threshold; suppress a box only "
                 "when it overlaps a kept box by more than `iou_threshold`"),
+        Mistake(lambda b, s, t: _nms_with(_iou, b, s, t, keep_if=lambda o, thr: o < thr),
+                "`non_max_suppression` also suppresses a box whose IoU *equals* `iou_threshold` (`>=`); suppress "
+                "only when the IoU is greater than the threshold (`>`)"),
         Mistake(lambda b, s, t: np.sort(_non_max_suppression(b, s, t)),
                 "`non_max_suppression` keeps the right boxes but returns their indices sorted by index; return "
                 "them in the order they were kept (descending score)"),
@@ -473,6 +500,9 @@ mean_iou = FunctionExercise(
                 "as IoU 1; this lab skips such classes (0/0 is undefined, as in keras.metrics.MeanIoU)"),
         Mistake(_mean_recall, "`mean_iou` divides each class's intersection by its true pixels only (that is "
                 "recall); divide by the union of true and predicted pixels"),
+        Mistake(_mean_iou_frequency_weighted, "`mean_iou` weights each class's IoU by how many true pixels it "
+                "has (frequency-weighted IoU), so the large background dominates; give every class the same "
+                "weight: the plain mean over the classes"),
     ],
     hints=["For each class c: intersection = pixels where both maps are c, union = pixels where either is c.",
            "Average intersection / union over the classes 0…num_classes-1 whose union is not empty."],
