@@ -24,7 +24,7 @@ from .diagnostics import (
     real_array,
     student_frame,
 )
-from .engine import AnswerExercise, Case, FunctionExercise, Mistake, case_rng, exercises_in
+from .engine import AnswerExercise, Case, FunctionExercise, Mistake, case_rng, exercises_in, notebook_names
 from .engine import progress as _progress
 from .outcomes import Incorrect, NotAttempted, StudentError
 
@@ -542,7 +542,7 @@ feature_maps = AnswerExercise(
 )
 
 x_feature_maps = AnswerExercise(
-    f"{LAB}.x_feature_maps", params=("maps",), judge=_judge_x_feature_maps,
+    f"{LAB}.x_feature_maps", params=("maps",), judge=_judge_x_feature_maps, names={"maps": "x_maps"},
     hints=["Each X filter is a small piece of the X; slide each one over `lecture.X_IMAGE` with `conv2d`.",
            "A list of three 7×7 maps, in the order diagonal, cross, anti-diagonal of `lecture.X_FILTERS`."],
 )
@@ -658,7 +658,7 @@ def layer_wrong_side(x, weights, bias, stride=1, padding="valid"):
 EXERCISES = exercises_in(globals())
 
 # The notebook variables `mitdl grade` passes to each check, where they differ from the exercise's parameters.
-ANSWERS = {"x_feature_maps": ("x_maps",)}
+ANSWERS = notebook_names(EXERCISES)
 
 
 def progress():
