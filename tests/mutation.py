@@ -21,6 +21,7 @@ import linecache
 import math
 import os
 import random
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -468,6 +469,11 @@ def judge(exercise, answer: Answer, seed: int = SEED, limit: int | None = None) 
     return verdicts
 
 
+def matches(key: str, pattern: str) -> bool:
+    """Is the mutant `key` the pattern, where `*` in the pattern stands for any text?"""
+    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), key) is not None
+
+
 def lab_modules():
     import importlib
 
@@ -503,7 +509,7 @@ def main(argv: list[str]) -> int:
         print(f"{exercise.id:<32} {killed:>3}/{total:<3} killed")
         for v in verdicts:
             if not v.killed:
-                listed = ACCEPTED.get(exercise.id, {}).get(v.mutant.key)
+                listed = any(matches(v.mutant.key, pattern) for pattern in ACCEPTED.get(exercise.id, {}))
                 print(f"    survivor ({v.outputs} outputs{', listed' if listed else ''}): {v.mutant.key}")
     for lab, (killed, total) in totals.items():
         print(f"{lab}: {killed}/{total} mutants killed ({killed / max(total, 1):.0%})")

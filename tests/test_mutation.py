@@ -8,8 +8,6 @@ acceptable answer. A listed mutant that is no longer made or no longer survives 
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from tests import mutation
@@ -90,6 +88,10 @@ ACCEPTED: dict[str, dict[str, str]] = {
         "drop `y_true, y_pred, groups = (np.asarray(y_true), np.asarray(y_pred), np.…`":
             "the cases pass NumPy arrays, which the contract asks for",
     },
+    "lab04.sampling": {
+        "`z_mean + tf.math.exp(0.5 * z_logsigma) * eps` → `z_mean - tf.math.exp(0.5 * z_logsigma) * eps` in "
+        "`return z_mean + tf.math.exp(0.5 * z_logsigma) * eps`": "−ε is standard normal noise as much as ε is",
+    },
     "lab04.vae_loss": {
         "`x - x_recon` → `x_recon - x` in `reconstruction = tf.reduce_mean(tf.abs(x - x_recon), axis=(1, 2, 3))`":
             "|a − b| = |b − a|",
@@ -150,9 +152,7 @@ ACCEPTED: dict[str, dict[str, str]] = {
 PAIRS = mutation.all_answers()
 
 
-def matches(key: str, pattern: str) -> bool:
-    """Is `key` the pattern, where `*` in the pattern stands for any text?"""
-    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), key) is not None
+matches = mutation.matches
 
 
 def test_every_lab_has_mutated_answers():
