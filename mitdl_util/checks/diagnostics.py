@@ -199,6 +199,11 @@ def student_frame(exc: BaseException) -> str:
     return f", at line {frame.lineno} of your code" + (f": `{code}`" if code else "")
 
 
+def is_library(filename: str) -> bool:
+    """Is `filename` this package's or an installed library's (not the student's code)?"""
+    return _is_library(filename)
+
+
 def _is_library(filename: str) -> bool:
     path = filename.replace("\\", "/")
     return (

@@ -15,18 +15,10 @@ import sys
 import numpy as np
 
 from .. import lecture
-from .diagnostics import (
-    _is_library,
-    as_array,
-    as_number,
-    check_not_stub,
-    describe,
-    real_array,
-    student_frame,
-)
+from .diagnostics import as_array, as_number, check_not_stub, describe, is_library, real_array, student_call
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, case_rng, exercises_in, notebook_names
 from .engine import progress as _progress
-from .outcomes import Incorrect, NotAttempted, StudentError
+from .outcomes import Incorrect
 
 LAB = "lab02"
 PHOTO = "camera"  # skimage.data.camera(): 512×512 grayscale, public domain
@@ -72,10 +64,16 @@ def _conv_patch(patch, kernel, bias=0.0):
     return float(np.sum(np.asarray(patch, dtype=np.float64) * np.asarray(kernel, dtype=np.float64)) + bias)
 
 
-def _conv2d(image, kernel, stride=1, padding="valid"):
+def _correlate(padded, weights, stride):
+    """Cross-correlation of an already padded image with a kernel (f, f) -> (H', W'), or of an (H, W, C) input
+    with a layer's weights (f, f, C, D) -> (H', W', D)."""
+    windows = _windows(padded, weights.shape, stride)
+    return np.einsum("ijab,ab->ij" if weights.ndim == 2 else "ijabc,abcd->ijd", windows, weights)
+
+
+def _conv2d(image, kernel, stride=1, padding="valid", *, extra_first: bool = False):
     kernel = np.asarray(kernel, dtype=np.float64)
-    padded = _pad(image, kernel.shape, stride, padding)
-    return np.einsum("ijab,ab->ij", _windows(padded, kernel.shape, stride), kernel)
+    return _correlate(_pad(image, kernel.shape, stride, padding, extra_first=extra_first), kernel, stride)
 
 
 def _output_size(n, f, stride=1, padding="valid"):
@@ -88,16 +86,21 @@ def _relu(x):
     return np.maximum(np.asarray(x), 0)
 
 
-def _max_pool2d(x, size=2, stride=2):
+def _pool(x, size=2, stride=2, reduce=np.max):
+    """`reduce` (np.max, np.mean, ...) over each size×size window that fits, moved by `stride`."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    return sliding_window_view(np.asarray(x), (size, size))[::stride, ::stride].max(axis=(-2, -1))
+    return reduce(sliding_window_view(np.asarray(x), (size, size))[::stride, ::stride], axis=(-2, -1))
 
 
-def _conv_layer(x, weights, bias, stride=1, padding="valid"):
+def _max_pool2d(x, size=2, stride=2):
+    return _pool(x, size, stride, np.max)
+
+
+def _conv_layer(x, weights, bias, stride=1, padding="valid", *, extra_first: bool = False):
     weights = np.asarray(weights, dtype=np.float64)
-    padded = _pad(x, weights.shape, stride, padding)
-    return np.einsum("ijabc,abcd->ijd", _windows(padded, weights.shape, stride), weights) + np.asarray(bias)
+    padded = _pad(x, weights.shape, stride, padding, extra_first=extra_first)
+    return _correlate(padded, weights, stride) + np.asarray(bias)
 
 
 def photo() -> np.ndarray:
@@ -140,9 +143,7 @@ def _one_short(image, kernel, stride=1, padding="valid"):
 
 
 def _padded_wrong_side(image, kernel, stride=1, padding="valid"):
-    kernel = np.asarray(kernel, dtype=np.float64)
-    padded = _pad(image, kernel.shape, stride, padding, extra_first=True)
-    return np.einsum("ijab,ab->ij", _windows(padded, kernel.shape, stride), kernel)
+    return _conv2d(image, kernel, stride, padding, extra_first=True)
 
 
 def _padded_for_stride_one(image, kernel, stride=1, padding="valid"):
@@ -151,7 +152,7 @@ def _padded_for_stride_one(image, kernel, stride=1, padding="valid"):
     if padding == "same":
         f = kernel.shape[0]
         padded = np.pad(np.asarray(image, dtype=np.float64), ((f - 1) // 2, f - 1 - (f - 1) // 2))
-        return np.einsum("ijab,ab->ij", _windows(padded, kernel.shape, stride), kernel)
+        return _correlate(padded, kernel, stride)
     return _conv2d(image, kernel, stride, padding)
 
 
@@ -160,7 +161,7 @@ def _padded_symmetric(image, kernel, stride=1, padding="valid"):
     kernel = np.asarray(kernel, dtype=np.float64)
     if padding == "same":
         padded = np.pad(np.asarray(image, dtype=np.float64), kernel.shape[0] // 2)
-        return np.einsum("ijab,ab->ij", _windows(padded, kernel.shape, stride), kernel)
+        return _correlate(padded, kernel, stride)
     return _conv2d(image, kernel, stride, padding)
 
 
@@ -434,7 +435,7 @@ def count_python_lines(func, *args) -> tuple[object, int]:
         return local
 
     def global_trace(frame, event, arg):
-        if event == "call" and not _is_library(frame.f_code.co_filename):
+        if event == "call" and not is_library(frame.f_code.co_filename):
             counter["lines"] += 1  # each call of a Python function counts, even a one-line lambda
             return local
         return None
@@ -459,13 +460,7 @@ class VectorizedFunctionExercise(FunctionExercise):
         image = rng.normal(size=(LOOP_CHECK_SIZE, LOOP_CHECK_SIZE))
         kernel = rng.normal(size=(3, 3))
         label = f"a {LOOP_CHECK_SIZE}×{LOOP_CHECK_SIZE} image and a 3×3 kernel"
-        try:
-            _, lines = count_python_lines(func, image, kernel)
-        except NotImplementedError as exc:
-            raise NotAttempted(f"`{self.name}` still raises NotImplementedError.") from exc
-        except Exception as exc:
-            raise StudentError(f"`{self.name}` raised {type(exc).__name__}: {exc} for {label}"
-                               f"{student_frame(exc)}.") from exc
+        _, lines = count_python_lines(lambda *args: student_call(func, self.name, args, {}, label), image, kernel)
         rows = LOOP_CHECK_SIZE - 2
         if lines >= rows:
             raise Incorrect(f"`{self.name}` gives the right values but ran {lines:,} lines of Python for {label} "
@@ -635,9 +630,7 @@ conv_params = AnswerExercise(
 
 # ---------------------------------------------------------------- helpers for mistakes defined above
 def sliding_mean(x, size=2, stride=2):
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    return sliding_window_view(np.asarray(x, dtype=np.float64), (size, size))[::stride, ::stride].mean(axis=(-2, -1))
+    return _pool(np.asarray(x, dtype=np.float64), size, stride, np.mean)
 
 
 def ceil_pool(x, size=2, stride=2):
@@ -650,9 +643,7 @@ def ceil_pool(x, size=2, stride=2):
 
 
 def layer_wrong_side(x, weights, bias, stride=1, padding="valid"):
-    weights = np.asarray(weights, dtype=np.float64)
-    padded = _pad(x, weights.shape, stride, padding, extra_first=True)
-    return np.einsum("ijabc,abcd->ijd", _windows(padded, weights.shape, stride), weights) + np.asarray(bias)
+    return _conv_layer(x, weights, bias, stride, padding, extra_first=True)
 
 
 EXERCISES = exercises_in(globals())
