@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,23 @@ def time_limit(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
         if remaining:  # an outer timer was running: let it go on (roughly) where it was
             signal.setitimer(signal.ITIMER_REAL, remaining, interval)
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow():
+    """TensorFlow's own warnings (a retrace per fresh copy of a model in the cases) stay out of the check's line."""
+    if "tensorflow" not in sys.modules:
+        yield
+        return
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class Hint(str):
@@ -140,7 +158,7 @@ class Exercise:
     def _run(self, *answers) -> Result:
         seconds = check_timeout()
         try:
-            with time_limit(seconds):
+            with time_limit(seconds), _quiet_tensorflow():
                 answers = tuple(diagnostics.plain(a, name) for a, name in zip(answers, self.params, strict=True))
                 self.judge(*answers)
         except Outcome as outcome:

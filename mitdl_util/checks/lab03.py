@@ -475,22 +475,6 @@ def _check_same_dtype(got, case: Case) -> None:
 
 
 # ---------------------------------------------------------------- the exercises
-class _QuietFunctionExercise(FunctionExercise):
-    """A FunctionExercise whose cases hold Keras models: keeps TensorFlow's retracing warnings (one per fresh copy
-    of the model) out of the check's one line."""
-
-    def judge(self, func) -> None:
-        import logging
-
-        logger = logging.getLogger("tensorflow")
-        level = logger.level
-        logger.setLevel(logging.ERROR)
-        try:
-            super().judge(func)
-        finally:
-            logger.setLevel(level)
-
-
 prepare_images = FunctionExercise(
     f"{LAB}.prepare_images", reference=_prepare_images, cases=_prepare_cases, validate=_check_prepare,
     rtol=1e-6, atol=1e-6,
@@ -588,7 +572,7 @@ train_step = AnswerExercise(
            "`optimizer.apply_gradients(zip(grads, model.trainable_variables))`, and return the loss."],
 )
 
-predict_classes = _QuietFunctionExercise(
+predict_classes = FunctionExercise(
     f"{LAB}.predict_classes", reference=_predict_classes, cases=_predict_cases, rtol=0, atol=0,
     validate=_check_integer("predict_classes"),
     mistakes=[
