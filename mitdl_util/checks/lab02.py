@@ -241,6 +241,11 @@ def _conv_cases(rng):
              label=f"a random {s[0]}×{s[1]} image, a random 5×5 kernel, stride 3, 'same'"),
         Case((image(s := _sizes(rng, 9, 16)), kernel(4), 2, "valid"),
              label=f"a random {s[0]}×{s[1]} image, a random 4×4 kernel, stride 2, 'valid'"),
+        Case((image(s := _even_odd(rng, 5, 11)), kernel(3), 1, "same"),
+             label=f"a random {s[0]}×{s[1]} image, a random 3×3 kernel, stride 1, 'same'"),
+        Case((image(s := tuple(3 * v for v in _sizes(rng, 3, 6))), kernel(2), 3, "same"),
+             label=f"a random {s[0]}×{s[1]} image, a random 2×2 kernel, stride 3, 'same' (a stride longer than "
+                   "the kernel: no padding needed)"),
     ]
 
 
