@@ -171,22 +171,64 @@ def show_confusion_matrix(matrix, ax=None, title: str | None = None, class_names
     return ax
 
 
-def overlay_mask(image, mask, ax=None, alpha: float = 0.5, num_classes: int | None = None,
-                 title: str | None = None, colours=None):
-    """Show an image with a label mask (H×W of class ids) drawn over it in one colour per class; class 0
-    (background) stays see-through. Returns the axes."""
+def overlay_mask(image, mask, ax=None, alpha: float = 0.6, num_classes: int | None = None,
+                 title: str | None = None, colours=None, outline: bool = True):
+    """Show an image with a label mask (H×W of class ids) drawn over it in one colour per class — by default
+    `shapes.class_colours`, the colours `shapes.mask_to_rgb` draws masks in — each class region also outlined in
+    its colour so that small shapes stay visible; class 0 (background) stays see-through. Returns the axes."""
     import matplotlib.colors as mcolors
+
+    from .shapes import class_colours
 
     ax = show_image(image, title=title, ax=ax)
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"overlay_mask needs a 2-D mask of class ids; got shape {mask.shape}")
     n = int(num_classes if num_classes is not None else (mask.max() + 1 if mask.size else 1))
-    if colours is None:
-        colours = [(0, 0, 0)] + list(mcolors.TABLEAU_COLORS.values())
-    palette = [mcolors.to_rgb(colours[i % len(colours)]) for i in range(max(n, 1))]
+    palette = class_colours(max(n, 1)) if colours is None else [mcolors.to_rgb(colours[i % len(colours)])
+                                                               for i in range(max(n, 1))]
     rgba = np.zeros((*mask.shape, 4))
     for c in range(1, n):
         rgba[mask == c] = (*palette[c], alpha)
     ax.imshow(rgba, interpolation="nearest")
+    if outline:
+        for c in range(1, n):
+            if np.any(mask == c):
+                ax.contour((mask == c).astype(float), levels=[0.5], colors=[tuple(palette[c])], linewidths=1.5)
+    return ax
+
+
+def class_legend(fig, class_names: Sequence[str], colours=None, skip_background: bool = True):
+    """One legend for a figure of masks: a colour patch per class (by default `shapes.class_colours`)."""
+    from matplotlib.patches import Patch
+
+    from .shapes import class_colours
+
+    colours = class_colours(len(class_names)) if colours is None else colours
+    handles = [Patch(color=tuple(colours[i]), label=name) for i, name in enumerate(class_names)
+               if not (skip_background and i == 0)]
+    fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, 0.12))  # room below the panels
+    return fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
+
+
+def latent_histogram(values, bins: int = 10, marked=None, rare_below: float = 0.1, ax=None,
+                     title: str | None = None, xlabel: str = "latent mean"):
+    """Histogram of one latent dimension's means, in the bins `sample_probabilities` uses: bins holding fewer
+    faces than `rare_below` × the fullest bin are drawn red (their faces get the largest sampling weights);
+    `marked` (bool per value, e.g. the dark faces) is drawn as ticks under the bars. Returns the axes."""
+    ax = _axes(ax)
+    values = np.asarray(values, dtype=np.float64).ravel()
+    counts, edges = np.histogram(values, bins=bins)
+    rare = counts < rare_below * counts.max()
+    colours = np.where(rare, "tab:red", "tab:gray")
+    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=colours, edgecolor="white")
+    ax.bar([], [], color="tab:red", label=f"rare bins (< {rare_below:.0%} of the fullest)")
+    if marked is not None:
+        marked = np.asarray(marked, dtype=bool).ravel()
+        ax.plot(values[marked], np.zeros(int(marked.sum())), "|", color="k", markersize=14, label="marked faces")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("faces")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="upper right")
     return ax

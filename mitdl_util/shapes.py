@@ -69,7 +69,8 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, max_shapes: int = 3, min_
 
 def class_colours(num_classes: int = NUM_CLASSES) -> np.ndarray:
     """A fixed RGB colour in [0, 1] per class id (class 0 black), for drawing masks."""
-    palette = np.array([[0.0, 0.0, 0.0], [0.89, 0.10, 0.11], [0.22, 0.49, 0.72], [0.30, 0.69, 0.29],
+    # background black, circle red, square blue, triangle amber (green was hard to see on the noisy backgrounds)
+    palette = np.array([[0.0, 0.0, 0.0], [0.89, 0.10, 0.11], [0.22, 0.49, 0.72], [1.0, 0.78, 0.0],
                         [0.60, 0.31, 0.64], [1.0, 0.50, 0.0], [1.0, 1.0, 0.2], [0.65, 0.34, 0.16]])
     reps = int(np.ceil(num_classes / len(palette)))
     return np.tile(palette, (reps, 1))[:num_classes]

@@ -70,3 +70,16 @@ def test_draw_boxes_uses_exclusive_corners():
     (rect,) = plot.draw_boxes(ax, [(2, 3, 12, 8)], labels=["face"])
     assert (rect.get_width(), rect.get_height()) == (10, 5)
     assert ax.texts[0].get_text() == "face"
+
+
+def test_latent_histogram_marks_the_rare_bins_and_the_marked_faces():
+    values = np.r_[np.zeros(50), np.ones(50), [5.0, 5.0]]  # two faces far out: a rare bin
+    marked = np.r_[np.zeros(100, bool), [True, True]]
+    ax = plot.latent_histogram(values, bins=10, marked=marked)
+    bars = [p for p in ax.patches if p.get_height() > 0]
+    red = [p for p in bars if matplotlib.colors.to_hex(p.get_facecolor()) == matplotlib.colors.to_hex("tab:red")]
+    assert sorted(p.get_height() for p in bars) == [2, 50, 50]
+    assert [p.get_height() for p in red] == [2]
+    (ticks,) = [line for line in ax.get_lines() if line.get_marker() == "|"]
+    assert list(ticks.get_xdata()) == [5.0, 5.0]
+    assert any("rare bins" in t.get_text() for t in ax.get_legend().get_texts())
