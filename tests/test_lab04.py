@@ -476,3 +476,86 @@ def test_the_slides_broadcast_loss_is_rejected_whatever_the_check_seed(monkeypat
         monkeypatch.setenv(SEED_VARIABLE, str(seed))
         assert q.debiasing_loss.evaluate(_lecture_debiasing).status == "incorrect", seed
         assert q.debiasing_loss.evaluate(debiasing_loss).status == "passed", seed
+
+
+def _prose(repo_root, needle: str) -> str:
+    import nbformat
+
+    nb = nbformat.read(repo_root / "solutions" / "04_facial_detection.ipynb", as_version=4)
+    return next(c.source for c in nb.cells if c.cell_type == "markdown" and needle in c.source)
+
+
+def test_the_sampling_prose_quotes_the_benchmark(repo_root):
+    """Issue 14: "max barely moves" while the table shows 48 % against 49 %, and "the first epoch or two are close
+    to uniform" while a run drew 74 % dark faces in epoch 1. Every number now comes from lab04_bias.json."""
+    import json
+    import re
+
+    rows = json.loads((repo_root / "benchmarks" / "lab04_bias.json").read_text("utf-8"))["experiment2"]["rows"]
+    by = {m: [r for r in rows if r["method"] == m] for m in ("standard", "dbvae-max", "dbvae-product")}
+    base = {r["seed"]: r["gap"] for r in by["standard"]}
+
+    def reduction(method):
+        return round(100 * np.mean([1 - r["gap"] / base[r["seed"]] for r in by[method]]))
+
+    def effective(method):
+        last = [round(r["effective_faces"][-1]) for r in by[method]]
+        return min(last), max(last)
+
+    text = " ".join(_prose(repo_root, "Which way of combining dimensions?").split())
+    assert "barely moves" not in text
+    low, high = effective("dbvae-max")
+    assert f"{round(low, -1):.0f} to {round(high, -1):.0f} of the {by['dbvae-max'][0]['train_faces']}" in text, text
+    shares = [np.mean(r["minority_drawn"]) for r in by["dbvae-max"]]
+    assert f"{round(100 * min(shares))}–{round(100 * max(shares))} %" in text
+    assert f"by {reduction('dbvae-max')} %" in text and f"product's {reduction('dbvae-product')} %" in text
+    assert "{} to {} faces".format(*effective("dbvae-product")) in text
+    first = [r["minority_drawn"][0] for r in by["dbvae-product"]]
+    epochs = " ".join(_prose(repo_root, "How often did training see dark faces?").split())
+    assert "close to uniform" not in epochs
+    assert re.search(rf"from {round(100 * min(first))} % to {round(100 * max(first))} %", epochs), epochs
+
+
+def test_the_reconstruction_prose_claims_only_what_the_cell_prints(repo_root):
+    text = _prose(repo_root, "What the VAE learned: reconstructions")
+    assert "keep the pose" not in text and "brightness" in text
+
+
+def test_the_face_accuracy_seed_sweep_trains_as_the_notebook(repo_root):
+    """benchmarks/face_accuracy_seeds.py measured the pass rate (24 of 24 seeds in FAST mode); it must keep training
+    the way the notebook's cell does, or its numbers stop describing the lab."""
+    import nbformat
+
+    nb = nbformat.read(repo_root / "solutions" / "04_facial_detection.ipynb", as_version=4)
+    cell = next(c.source for c in nb.cells if c.cell_type == "code" and "FACE_EPOCHS =" in c.source)
+    script = (repo_root / "benchmarks" / "face_accuracy_seeds.py").read_text(encoding="utf-8")
+    for expression in ("mdl.fast_or_full(6, 10)", "7000 // len(faces.x_train)", "keras.optimizers.Adam(5e-4)",
+                       'keras.layers.RandomFlip("horizontal")',
+                       'keras.layers.RandomTranslation(0.06, 0.06, fill_mode="nearest")', "seed=42",
+                       "(images, training=True), labels)"):
+        assert expression in cell and expression in script, expression
+
+
+def test_face_accuracy_threshold_follows_the_split(blob_split):
+    from mitdl_util.data.loaders import Faces
+
+    x = np.zeros((10, 64, 64, 3), np.float32)
+    small, big = Faces(x, np.zeros(10), x[:148 % 10], np.zeros(8)), Faces(x, np.zeros(10), np.zeros((400, 1)), [])
+    assert q.face_accuracy_threshold(small) == q.FACE_ACCURACY_SMALL < q.FACE_ACCURACY
+    assert q.face_accuracy_threshold(big) == q.FACE_ACCURACY
+    assert q.face_accuracy_threshold(Faces(x, x, x, x, source="lfw_subset")) == q.FACE_ACCURACY_LFW
+
+
+def test_the_discussion_claims_light_recall_and_nonface_accuracy_barely_change(repo_root):
+    """'Light-face recall and non-face accuracy stay within about a point of the standard CNN' (5-seed means)."""
+    import json
+
+    rows = json.loads((repo_root / "benchmarks" / "lab04_bias.json").read_text("utf-8"))["experiment2"]["rows"]
+    assert "within about a point of the standard CNN" in _prose(repo_root, "### Discussion")
+
+    def mean(method, key):
+        return np.mean([r[key] for r in rows if r["method"] == method])
+
+    for method in set(DISCUSSION_ROWS.values()) - {"standard"}:
+        for key in ("light_face_recall", "nonface_accuracy"):
+            assert abs(mean(method, key) - mean("standard", key)) <= 0.015, (method, key)

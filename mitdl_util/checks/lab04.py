@@ -17,8 +17,14 @@ LAB = "lab04"
 IMAGE_SHAPE = (64, 64, 3)
 FACE_ACCURACY = 0.95
 """Balanced accuracy (mean of face recall and non-face accuracy) `face_accuracy` asks for on real faces."""
+FACE_ACCURACY_SMALL = 0.85
+"""... on FAST mode's small split (450 training / 148 test images), where one image moves the balanced accuracy
+by about 0.007: the notebook's training gave 0.905-0.980 over 24 set-up seeds there, so a correct model passes
+(`MITDL_FAST=1 python benchmarks/face_accuracy_seeds.py --seeds 0 ... 23`); an untrained one gives about 0.5."""
 FACE_ACCURACY_LFW = 0.98
 """... and on scikit-image's LFW subset (all grey), the offline fallback."""
+SMALL_TEST_SET = 300
+"""Held-out sets with fewer images than this are FAST mode's small split."""
 KL_WEIGHT = 0.0005
 
 
@@ -432,16 +438,18 @@ BATCHNORM_MOMENTUM = 0.9
 
 def _check_batchnorm_momentum(model, case: Case) -> None:
     """The lab trains for a few epochs only: with Keras' default momentum (0.99) the moving mean and variance that
-    the model uses at test time are still close to their initial values after training, and the trained model
-    calls every test image the same class (measured: balanced accuracy 0.500 in FAST mode)."""
+    the model uses at test time are still close to their initial values after training. Measured with the
+    notebook's training in FAST mode (`benchmarks/face_accuracy_seeds.py --momentum 0.99`): balanced accuracy
+    0.547, 0.899 and 0.865 on seeds 0-2, against 0.946, 0.946 and 0.953 with momentum 0.9 (0.500 on 3 of 3
+    seeds in issue 14, with the shorter training the lab used before)."""
     for index, layer in enumerate(model.layers, start=1):
         momentum = getattr(layer, "momentum", None)
         if type(layer).__name__ == "BatchNormalization" and momentum is not None and momentum > BATCHNORM_MOMENTUM:
             raise Incorrect(f"layer {index} (BatchNormalization) of `build_face_classifier`'s model has momentum="
                             f"{momentum:g}; use `BatchNormalization(momentum={BATCHNORM_MOMENTUM})`. This lab trains "
                             "for only a few epochs, and with the default 0.99 the statistics the model uses at test "
-                            "time would barely have moved from their start: it would call every test image the "
-                            "same class.")
+                            "time would barely have moved from their start, and the trained model can call "
+                            "most test images the same class.")
 
 
 def _decoder_cases(rng):
@@ -525,6 +533,13 @@ def held_out_faces():
     return load_faces(seed=0, verbose=False)
 
 
+def face_accuracy_threshold(faces) -> float:
+    """The balanced accuracy `face_accuracy` asks for on the held-out set `faces` (the check's own split)."""
+    if faces.source == "lfw_subset":
+        return FACE_ACCURACY_LFW
+    return FACE_ACCURACY_SMALL if len(faces.x_test) < SMALL_TEST_SET else FACE_ACCURACY
+
+
 def balanced_accuracy(model, x, y) -> tuple[float, float, float]:
     """(balanced accuracy, faces found, non-faces rejected) of a logit-output classifier on images `x`, labels `y`."""
     logits = np.asarray(model.predict(np.asarray(x, np.float32), batch_size=256, verbose=0))
@@ -584,7 +599,7 @@ def _judge_face_accuracy(model, x_test, y_test) -> None:
         raise Incorrect(f"`model` outputs {logits_per_image} numbers per image; expected one logit per image.")
     if not np.isfinite(balanced):
         raise Incorrect("`model` outputs NaN/inf for some test images; training diverged — lower the learning rate.")
-    target = FACE_ACCURACY_LFW if faces.source == "lfw_subset" else FACE_ACCURACY
+    target = face_accuracy_threshold(faces)
     if balanced < target:
         raise Incorrect(f"the model's balanced accuracy on the {len(faces.x_test)} held-out images is {balanced:.3f} "
                         f"(faces found: {face_recall:.3f}, non-faces rejected: {nonface_acc:.3f}); aim for at least "
@@ -670,7 +685,8 @@ face_accuracy = AnswerExercise(
     f"{LAB}.face_accuracy", params=("model", "x_test", "y_test"), judge=_judge_face_accuracy,
     hints=["Pass the trained classifier and the held-out test set (`faces.x_test`, `faces.y_test`).",
            f"The check predicts with your model and needs a balanced accuracy of {FACE_ACCURACY:.2f} "
-           f"({FACE_ACCURACY_LFW:.2f} on the grey LFW fallback); train longer if it is below."],
+           f"({FACE_ACCURACY_SMALL:.2f} on FAST mode's small split, {FACE_ACCURACY_LFW:.2f} on the grey LFW "
+           "fallback; `q.face_accuracy_threshold(faces)` says which); train longer if it is below."],
 )
 
 group_accuracy = _DictExercise(
