@@ -216,19 +216,22 @@ def latent_histogram(values, bins: int = 10, marked=None, rare_below: float = 0.
     """Histogram of one latent dimension's means, in the bins `sample_probabilities` uses: bins holding fewer
     faces than `rare_below` × the fullest bin are drawn red (their faces get the largest sampling weights);
     `marked` (bool per value, e.g. the dark faces) is drawn as ticks under the bars. Returns the axes."""
+    from matplotlib.patches import Patch
+
     ax = _axes(ax)
     values = np.asarray(values, dtype=np.float64).ravel()
     counts, edges = np.histogram(values, bins=bins)
     rare = counts < rare_below * counts.max()
     colours = np.where(rare, "tab:red", "tab:gray")
     ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=colours, edgecolor="white")
-    ax.bar([], [], color="tab:red", label=f"rare bins (< {rare_below:.0%} of the fullest)")
+    handles = [Patch(color="tab:red", label=f"rare bins (< {rare_below:.0%} of the fullest)")]
     if marked is not None:
         marked = np.asarray(marked, dtype=bool).ravel()
-        ax.plot(values[marked], np.zeros(int(marked.sum())), "|", color="k", markersize=14, label="marked faces")
+        handles += ax.plot(values[marked], np.zeros(int(marked.sum())), "|", color="k", markersize=14,
+                           label="marked faces")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("faces")
     if title:
         ax.set_title(title)
-    ax.legend(loc="upper right")
+    ax.legend(handles=handles, loc="best")
     return ax
