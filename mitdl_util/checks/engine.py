@@ -15,6 +15,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,15 +58,21 @@ def time_limit(seconds: float | None):
     def expire(signum, frame):
         raise TimeLimitExceeded(seconds)
 
+    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
+    if outer_left and outer_left <= seconds:  # an outer alarm (the grader's backstop) comes first: leave it be
+        yield
+        return
     previous = signal.signal(signal.SIGALRM, expire)
+    started = time.monotonic()
     remaining, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        if remaining:  # an outer timer was running: let it go on (roughly) where it was
-            signal.setitimer(signal.ITIMER_REAL, remaining, interval)
+        if remaining:  # an outer timer (the grader's backstop) was running: it goes on, less the time spent here
+            signal.setitimer(signal.ITIMER_REAL, max(remaining - (time.monotonic() - started), 1e-3), interval)
+
 
 
 @contextlib.contextmanager
