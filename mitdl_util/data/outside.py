@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import mode
 from .cache import DataUnavailableError, notice
 from .loaders import _lfw_subset, _photo_crops, _read_faces_ccby, _resize, load_photo
 
@@ -44,6 +45,10 @@ CROP_SIDES = (0.45, 0.9)
 """With ``varied_crops``, each FairFace photo is cropped to a square of a random side in this range (as a fraction
 of the 224-pixel frame; the kit's standard crop is 0.5), so faces come tight and loose, with and without background,
 as photos from other sources do."""
+GREY_SHARE = 0.3
+"""Share of non-faces (and of FairFace faces) shown in grey; scikit-image's 100 LFW patches alone would be 9 %."""
+FAST_TRAIN_FACES = 400
+"""Training faces in FAST mode (of 834); full mode trains on all of them."""
 GREY = np.asarray([0.299, 0.587, 0.114], np.float32)
 
 
@@ -151,6 +156,16 @@ def varied_crops(folder, files: np.ndarray, size: int, rng: np.random.Generator,
     return out
 
 
+def _grey_choice(n_grey_already: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Which of ``n`` non-faces to turn grey: the first ``n_grey_already`` (LFW's grey patches) are grey anyway;
+    more are drawn from the rest until GREY_SHARE of them are grey."""
+    which = np.zeros(n, bool)
+    which[:n_grey_already] = True
+    extra = max(0, int(round(GREY_SHARE * n)) - n_grey_already)
+    which[n_grey_already + rng.choice(n - n_grey_already, extra, replace=False)] = True
+    return which
+
+
 def _grey(x: np.ndarray, which: np.ndarray) -> np.ndarray:
     x = x.copy()
     x[which] = (x[which] @ GREY)[..., None] * np.ones(3, np.float32)
@@ -172,13 +187,15 @@ def split_faces(sources: np.ndarray, groups: np.ndarray, test_fraction: float, r
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test)), rng.permutation(outside)
 
 
-def load_outside_split(seed: int = 0, *, train_faces: int | None = None, hard_nonfaces_share: float = 0.0,
-                       varied: bool = False, test_fraction: float = 0.25, image_size: int = 64, verbose: bool = True) -> OutsideSplit:
+def load_outside_split(seed: int = 0, *, train_faces: int | None = -1, hard_nonfaces_share: float = 0.0,
+                       varied: bool | tuple[float, float] = False, test_fraction: float = 0.25, image_size: int = 64, verbose: bool = True) -> OutsideSplit:
     """Train on FairFace, test held-out FairFace (in-distribution) and the London Set (outside); see the module
-    docstring. ``train_faces``: keep only this many training faces (FAST mode), chosen at random.
+    docstring. ``train_faces``: keep only this many training faces, chosen at random (``None``: all; the default:
+    :data:`FAST_TRAIN_FACES` in FAST mode, all otherwise).
     ``hard_nonfaces_share``: share of the training non-faces that are crops of photos of people without a face.
-    ``varied``: FairFace faces (training and held-out alike) are cropped at random sides (:data:`CROP_SIDES`)
-    instead of the kit's standard crop, so the held-out test stays the training distribution.
+    ``varied``: FairFace faces (training and held-out alike) are cropped at random sides (:data:`CROP_SIDES`, or
+    the (smallest, largest) side given) instead of the kit's standard crop, so the held-out test stays the training
+    distribution.
     As many faces as grey non-faces are turned grey, in training and in the held-out test, so colour alone does
     not give the class away; the outside faces are left as they are."""
     from .bias import _ccby_folder
@@ -189,6 +206,8 @@ def load_outside_split(seed: int = 0, *, train_faces: int | None = None, hard_no
                                    "MITDL_LOCAL_DATA to the folder holding faces-ccby/labels.csv.")
     if not 0.0 <= hard_nonfaces_share < 1.0:
         raise ValueError(f"hard_nonfaces_share must be in [0, 1); got {hard_nonfaces_share}")
+    if train_faces == -1:
+        train_faces = FAST_TRAIN_FACES if mode.FAST else None
     rng = np.random.default_rng(seed)
     images, attrs = _read_faces_ccby(str(folder), image_size, (folder / "labels.csv").stat().st_mtime)
     groups = np.asarray([face_group(r, g) for r, g in zip(attrs["race"], attrs["gender"], strict=True)])
@@ -215,13 +234,17 @@ def load_outside_split(seed: int = 0, *, train_faces: int | None = None, hard_no
     file_nf_tr = np.asarray([f"lfw_nonface_{i}" for i in lfw_order[:n_lfw_tr]] + names_tr + ["people"] * n_hard)
     file_nf_te = np.asarray([f"lfw_nonface_{i}" for i in lfw_order[n_lfw_tr:n_lfw_tr + n_lfw_te]] + names_te)
 
-    # As many faces as grey non-faces turn grey (train and held-out test alike).
+    # A share GREY_SHARE of the non-faces is grey (the LFW patches, then photo crops turned grey), and as many
+    # faces turn grey, in training and held-out test alike: neither colour nor its absence tells the class.
+    nf_tr = _grey(nf_tr, _grey_choice(n_lfw_tr, len(nf_tr), rng))
+    nf_te = _grey(nf_te, _grey_choice(n_lfw_te, len(nf_te), rng))
     if varied:
-        x_tr_f, x_te_f = (varied_crops(folder, attrs["file"][idx], image_size, rng) for idx in (train, test))
+        sides = CROP_SIDES if varied is True else tuple(varied)
+        x_tr_f, x_te_f = (varied_crops(folder, attrs["file"][idx], image_size, rng, sides) for idx in (train, test))
     else:
         x_tr_f, x_te_f = images[train], images[test]
-    x_tr_f = _grey(x_tr_f, rng.random(n_tr) < n_lfw_tr / max(n_tr, 1))
-    x_te_f = _grey(x_te_f, rng.random(n_te) < n_lfw_te / max(n_te, 1))
+    x_tr_f = _grey(x_tr_f, rng.random(n_tr) < max(GREY_SHARE, n_lfw_tr / max(n_tr, 1)))
+    x_te_f = _grey(x_te_f, rng.random(n_te) < max(GREY_SHARE, n_lfw_te / max(n_te, 1)))
 
     def assemble(xf, xnf, idx, nf_sources, nf_files):
         x = np.concatenate([xf, xnf]).astype(np.float32)
@@ -239,7 +262,7 @@ def load_outside_split(seed: int = 0, *, train_faces: int | None = None, hard_no
     data = OutsideSplit(xtr, ytr, xte, yte, xo, yo, gtr, gte, go, ftr, fte, fo, str_, ste, so,
                         recipe={"seed": seed, "train_sources": list(TRAIN_SOURCES),
                                 "outside_sources": list(OUTSIDE_SOURCES), "train_faces": n_tr,
-                                "hard_nonfaces_share": hard_nonfaces_share, "varied_crops": varied,
+                                "hard_nonfaces_share": hard_nonfaces_share, "varied_crops": list(CROP_SIDES if varied is True else varied or ()),
                                 "test_fraction": test_fraction})
     if verbose:
         notice(f"outside split from faces-ccby · train {n_tr} FairFace faces · held-out {n_te} FairFace faces · "
@@ -261,3 +284,15 @@ def recall_by_group(predicted: np.ndarray, y: np.ndarray, groups: np.ndarray,
     out["non-faces"] = {"recall": rejected / max(int((~faces).sum()), 1), "found": rejected,
                         "n": int((~faces).sum())}
     return out
+
+
+def compare_table(held_out: dict, outside_: dict) -> str:
+    """The two :func:`recall_by_group` results side by side, one line per group: "found/n = recall"."""
+    def cell(r):
+        return f"{r['found']:>3}/{r['n']:<3} = {r['recall']:.2f}" if r["n"] else f"{'—':>14}"
+
+    lines = [f"{'':22}{'held-out':>16}{'outside':>16}"]
+    for name in held_out:
+        label = "non-faces rejected" if name == "non-faces" else f"{name} found"
+        lines.append(f"{label:22}{cell(held_out[name]):>16}{cell(outside_[name]):>16}")
+    return "\n".join(lines)

@@ -222,6 +222,38 @@ _DATASETS = (
         notes=("No offline fallback: without race-labelled faces there is nothing to measure per group.",),
     ),
     Dataset(
+        name="outside-faces",
+        title="Held-out vs outside faces for the facial-detection lab (derived from faces-ccby)",
+        version="1 (train FairFace, outside London Set; grey share 0.3; varied crops 0.45-0.9 of the frame)",
+        kind="local",
+        description="faces-ccby's 1 112 FairFace faces (fairface_a, fairface_b) split 75/25, stratified by subset and "
+        "group, into training and held-out (in-distribution) faces; the 102 London Set faces are the outside test "
+        "and are never trained on. Groups: a skin-tone proxy from the sources' ethnicity labels (Black -> darker, "
+        "White -> lighter, other labels -> other, none -> unlabelled) x gender. Non-faces, as many as faces in "
+        "each part: scikit-image's LFW non-face patches (split between train and held-out without overlap) and "
+        "random crops of its colour photos; optionally crops of photos of people that miss the face (hard "
+        "non-faces); outside non-faces are crops of scikit-image photos that no training image comes from. 30 % "
+        "of the non-faces and as many faces are grey.",
+        licence="CC BY 4.0 (faces-ccby) and the scikit-image / LFW terms of the non-faces; not committed",
+        citation="K. Kärkkäinen and J. Joo, FairFace, WACV 2021; L. DeBruine and B. Jones, Face Research Lab London "
+        "Set, figshare, 2017, doi:10.6084/m9.figshare.5047666.v5.",
+        loader="mitdl_util.data.outside.load_outside_split",
+        size="834 + 834 training images (400 faces in FAST mode), 278 + 278 held-out, 102 + 102 outside, 64×64×3",
+        filename="faces-ccby",
+        notes=(
+            "The skin-tone proxy is coarse: it reads the sources' self-reported or annotated ethnicity, not skin. "
+            "Outside groups are small (darker female 5, darker male 8, lighter female 35, lighter male 34).",
+            "With varied=True every FairFace face (training and held-out alike) is cropped at a random side of "
+            "0.45-0.9 of its frame instead of the kit's standard 0.5, so the held-out test stays the training "
+            "distribution; London faces keep the kit's standard London crop.",
+            "FairFace has no identity labels (one photo per person is likely, not certain); the London Set has one "
+            "photo per person, so no person is both trained on and tested outside.",
+            "No offline fallback: without faces-ccby the lab skips the outside test.",
+            "Results: `python benchmarks/lab04_outside.py` (and with MITDL_FAST=1) writes "
+            "benchmarks/lab04_outside.md (lab04_outside_fast.md).",
+        ),
+    ),
+    Dataset(
         name="mit-faces-h5",
         title="MIT 6.S191 face training data (CelebA faces + ImageNet non-faces)",
         version="unknown",
