@@ -14,6 +14,7 @@ COMMANDS = {
     "build": ("mitdl_util.build", "generate the student labs/ from solutions/"),
     "data": ("mitdl_util.data.cli", "list, fetch and verify the course datasets"),
     "grade": ("mitdl_util.grade", "run submitted notebooks in fresh kernels and grade them on the real checks"),
+    "gradescope": ("mitdl_util.grade.gradescope", "build a Gradescope autograder bundle (zip) for one lab"),
     "bench": ("mitdl_util.bench", "run the solutions and write benchmarks/RESULTS.md"),
     "doctor": ("mitdl_util.doctor", "check this machine for the labs and say what to fix first"),
 }

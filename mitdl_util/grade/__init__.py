@@ -2,8 +2,9 @@
 
 ``grade(paths, ...)`` is the typed function (tests call it); ``add_arguments``/``run`` are the thin CLI wrapper.
 Modules: `grader` (find submissions, snapshot the check code, a worker process per notebook), `runner` (one
-notebook in one worker: kernel, limits, retries), `kernel_side` (the code run inside the kernel), `score`
-(points and reasons), `report` (JSON, CSV gradebook, Markdown summary).
+notebook in one worker: kernel, limits, retries), `sandbox` (bubblewrap, or none and why), `guard` and
+`kernel_side` (the code run inside the kernel before and after the student's cells), `score` (points and
+reasons), `report` (JSON, CSV gradebook, Markdown summary and charts), `gradescope` (the autograder bundle).
 """
 
 from __future__ import annotations
@@ -40,12 +41,15 @@ def run(args: argparse.Namespace) -> int:
     from .report import result_line, write_all
 
     result = grade(args.paths, cell_timeout=args.timeout_cell, timeout=args.timeout, memory_gb=args.memory,
-                   jobs=args.jobs, seed=args.seed, lab=args.lab, progress=sys.stderr.isatty())
+                   jobs=args.jobs, seed=args.seed, lab=args.lab, progress=sys.stderr.isatty(), hide=[args.out])
     folder = len(result.reports) > 1 or any(p.is_dir() for p in args.paths)
     written = write_all(result, args.out, folder_outputs=folder)
     for report in result.reports:
         print(result_line(report))
+    for skipped in result.skipped:
+        print(f"– {skipped.name}: not graded — {skipped.reason}")
     print(f"reports: {args.out}/ ({len(written)} file(s)); seed {result.seed}; {result.seconds:.1f} s")
+    print(result.sandbox)
     if result.warning:
         print(f"mitdl grade: warning: {result.warning}", file=sys.stderr)
     return 1 if result.failures else 0

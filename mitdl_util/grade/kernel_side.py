@@ -99,6 +99,8 @@ def compare_modules(name: str, old, fresh) -> list[str]:
     old_prints, fresh_prints = module_fingerprints(old), module_fingerprints(fresh)
     for attr, fresh_print in fresh_prints.items():
         if attr not in old_prints:
+            if isinstance(getattr(fresh, attr, None), types.ModuleType):
+                continue  # a submodule the grader imported and the notebook never did (e.g. another lab's checks)
             found.append(f"`{name}.{attr}` was deleted")
         elif old_prints[attr] != fresh_print:
             found.append(f"`{name}.{attr}` was changed{_detail(getattr(old, attr), getattr(fresh, attr))}")

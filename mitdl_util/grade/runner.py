@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import zmq
+from jupyter_client.channels import HBChannel
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -46,6 +48,7 @@ KERNEL_SIDE = "mitdl_util.grade.kernel_side"
 GUARD = "mitdl_util.grade.guard"
 MAX_ATTEMPTS = 6  # fresh kernels per submission (each crash or unstoppable cell costs one)
 PROBE_SECONDS = 10  # after an interrupt, the kernel must answer within this or it is replaced
+SEND_TIMEOUT_MS = 10_000  # a send to the kernel that cannot go out within this means the kernel is unreachable
 GRADING_SLACK = 10  # seconds the client waits beyond an exercise's own alarm before interrupting
 HIDDEN_ENV = ("MITDL_CHECK_SEED", "MITDL_STRICT_CHECKS", "JPY_SESSION_NAME")
 
@@ -111,6 +114,11 @@ def make_kernel_manager_class(memory_bytes: int, room: _Room | None = None) -> t
                 self.ip = str(room.conn / "k")
                 self.connection_file = str(room.conn / "kernel.json")
 
+        def client(self, **kwargs):
+            client = super().client(**kwargs)
+            client.hb_channel_class = _PatientHeartbeat
+            return client
+
         def format_kernel_cmd(self, extra_arguments=None):
             cmd = super().format_kernel_cmd(extra_arguments)
             if cmd[1:3] != ["-m", "ipykernel_launcher"]:
@@ -126,11 +134,30 @@ def make_kernel_manager_class(memory_bytes: int, room: _Room | None = None) -> t
                 return await super()._async_interrupt_kernel()
             # a SIGINT to the process group would end bubblewrap itself; ipykernel interrupts itself on request
             self._connect_control_socket()
-            self.session.send(self._control_socket, self.session.msg("interrupt_request", content={}))
+            self._control_socket.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
+            try:
+                self.session.send(self._control_socket, self.session.msg("interrupt_request", content={}))
+            except zmq.ZMQError:
+                pass  # a kernel that cannot be reached is not answering: the caller's probe finds out
 
         interrupt_kernel = _async_interrupt_kernel
 
     return LimitedKernelManager
+
+
+class _PatientHeartbeat(HBChannel):
+    """The heartbeat channel, whose pings give up after SEND_TIMEOUT_MS: a cell that broke the kernel's sockets
+    would otherwise leave its thread blocked forever, and stopping the channels would never return."""
+
+    def _create_socket(self) -> None:
+        super()._create_socket()
+        self.socket.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except zmq.ZMQError:
+            self._running = False
 
 
 class _Room:
@@ -218,6 +245,7 @@ class _Attempt:
         try:
             with self.client.setup_kernel(**self.start_kwargs):
                 try:
+                    self._limit_sends()
                     self._install_guard()
                     self._student_cells()
                     self._grade()
@@ -227,12 +255,24 @@ class _Attempt:
             self.g.leftovers += sandbox.kill_leftovers(self.room.token)
         return True
 
+    def _limit_sends(self) -> None:
+        """A kernel whose sockets a cell broke (e.g. by writing into their file descriptors) must not make the
+        grader wait forever to send it the next cell: sends give up after SEND_TIMEOUT_MS."""
+        kc = self.client.kc
+        for channel in (kc.shell_channel, kc.control_channel, kc.stdin_channel):
+            socket = getattr(channel, "socket", None)
+            if socket is not None:
+                socket.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
+
     def _execute(self, source: str, timeout: float, *, grader: bool = False) -> nbformat.NotebookNode:
         cell = nbformat.v4.new_code_cell(source)
         self.client.nb.cells = [cell]
         self.client.timeout = max(1, int(round(timeout)))
         try:
             self.client.execute_cell(cell, 0, store_history=not grader)
+        except zmq.ZMQError as exc:
+            self.client.cancel_readers()
+            raise DeadKernelError(f"the kernel stopped answering ({exc})") from None
         except BaseException:
             self.client.cancel_readers()
             raise

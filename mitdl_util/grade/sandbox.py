@@ -57,7 +57,7 @@ def bwrap_command(bwrap: str, *, writable: list[Path], hidden: list[Path], workd
            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in _existing(hidden):
         if path.is_dir():
-            cmd += ["--tmpfs", str(path)]
+            cmd += ["--tmpfs", str(path), "--remount-ro", str(path)]
         else:
             cmd += ["--ro-bind", "/dev/null", str(path)]
     for path in writable:
@@ -86,11 +86,11 @@ def kill_leftovers(token: str) -> int:
     if not proc.is_dir():
         return 0
     marker = f"{ATTEMPT_VARIABLE}={token}".encode()
-    killed = 0
+    killed: set[int] = set()
     for _ in range(3):  # a process may fork while being looked for: look again
         found = 0
         for entry in proc.iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            if not entry.name.isdigit() or int(entry.name) in killed or int(entry.name) == os.getpid():
                 continue
             try:
                 environ = (entry / "environ").read_bytes()
@@ -99,10 +99,10 @@ def kill_leftovers(token: str) -> int:
             if marker in environ.split(b"\0"):
                 try:
                     os.kill(int(entry.name), signal.SIGKILL)
-                    found += 1
                 except OSError:
-                    pass
-        killed += found
+                    continue
+                killed.add(int(entry.name))
+                found += 1
         if not found:
             break
-    return killed
+    return len(killed)

@@ -1,0 +1,191 @@
+"""Fast unit tests of grading's parts that need no kernel: report names, the class summary and its chart, the
+guard's plain data and library baseline, blame for rewritten kit files, and finding every file in a folder."""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mitdl_util.grade import guard
+from mitdl_util.grade.grader import GradeRun, Report, Skipped, find_submissions
+from mitdl_util.grade.report import (
+    exercise_table,
+    pass_rate_figure,
+    report_filenames,
+    summary_markdown,
+    write_all,
+)
+from mitdl_util.grade.runner import Options, SubmissionGrading
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = ROOT / "labs" / "01_images_as_numbers.ipynb"
+
+
+def _row(name: str, status: str, message: str = "") -> dict:
+    return {"exercise": f"lab01.{name}", "status": status, "message": message,
+            "points": 1.0 if status == "passed" else 0.0, "max_points": 1.0, "time": 0.0}
+
+
+def _report(submission: str, statuses: dict[str, tuple[str, str]]) -> Report:
+    rows = [_row(name, *value) for name, value in statuses.items()]
+    return Report(submission, submission, "lab01", "lab", sum(r["points"] for r in rows), len(rows), rows)
+
+
+CLASS = [
+    _report("s1.ipynb", {"crop": ("passed", ""), "normalize": ("incorrect", "divides by 256 (cell 12)")}),
+    _report("s2.ipynb", {"crop": ("passed", ""), "normalize": ("incorrect", "divides by 256 (cell 14)")}),
+    _report("s3.ipynb", {"crop": ("error", "raised IndexError"), "normalize": ("passed", "")}),
+    _report("s4.ipynb", {"crop": ("passed", ""), "normalize": ("not_attempted", "still the stub")}),
+]
+
+
+def test_report_names_never_collide():
+    reports = [_report(name, {"crop": ("passed", "")})
+               for name in ("a/b.ipynb", "a__b.ipynb", "A__B.ipynb", "summary.ipynb", "x.ipynb")]
+    names = report_filenames(reports)
+    assert names == ["a__b.json", "a__b~2.json", "A__B~3.json", "summary~2.json", "x.json"]
+    assert len({n.lower() for n in names}) == len(names)
+
+
+def test_class_summary_gives_the_share_passing_and_the_most_frequent_failures():
+    rows = {row["exercise"]: row for row in exercise_table(CLASS)}
+    assert rows["lab01.crop"]["share"] == 0.75 and rows["lab01.normalize"]["share"] == 0.25
+    # messages that differ only in numbers (cell numbers, values) count as one failure
+    assert rows["lab01.normalize"]["failures"][0] == ("divides by 256 (cell 12)", 2)
+    assert rows["lab01.normalize"]["failures"][1] == ("still the stub", 1)
+    summary = summary_markdown(GradeRun(CLASS, seed=3, seconds=1.0, jobs=1,
+                                        skipped=[Skipped("notes.txt", "not a notebook (*.ipynb)")],
+                                        sandbox="no sandbox: test"), {"lab01": "summary_lab01.png"})
+    assert "| lab01.crop | 1 | 75 % | 3 | 0 | 0 | 1 | 1× raised IndexError |" in summary
+    assert "2× divides by 256 (cell 12)<br>1× still the stub" in summary
+    assert "![share of submissions passing each exercise of lab01](summary_lab01.png)" in summary
+    assert "- notes.txt: not a notebook (*.ipynb)" in summary and "Isolation: no sandbox: test." in summary
+
+
+def test_the_chart_draws_one_bar_per_exercise_at_its_share():
+    fig = pass_rate_figure("lab01", exercise_table(CLASS))
+    ax = fig.axes[0]
+    bars = sorted(ax.patches, key=lambda bar: -bar.get_y())  # the first exercise at the top
+    assert [round(bar.get_width()) for bar in bars] == [75, 25]
+    ticks = sorted(zip(ax.get_yticks(), (label.get_text() for label in ax.get_yticklabels())), reverse=True)
+    assert [name for _, name in ticks] == ["crop", "normalize"]  # top to bottom, the lab's order
+    assert [bar.get_y() + bar.get_height() / 2 for bar in bars] == [y for y, _ in ticks]
+    assert ax.get_xlim() == (0, 100) and "4 submission" in ax.get_title()
+
+
+def test_write_all_puts_the_chart_next_to_the_summary(tmp_path):
+    written = write_all(GradeRun(CLASS, seed=3, seconds=1.0, jobs=1), tmp_path, folder_outputs=True)
+    names = {p.name for p in written}
+    assert {"summary.md", "summary_lab01.png", "gradebook.csv", "s1.json"} <= names
+    assert (tmp_path / "summary_lab01.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- the guard, in this process
+def test_plain_turns_lying_subclasses_into_base_types():
+    class Liar(np.ndarray):
+        def astype(self, *args, **kwargs):
+            return self
+
+    class LyingInt(int):
+        def __eq__(self, other):
+            return True
+        __hash__ = int.__hash__
+
+    class LyingDict(dict):
+        def items(self):
+            return [("a", "lie")]
+
+    liar = np.arange(3).view(Liar)
+    assert type(guard.plain(liar)) is np.ndarray and guard.plain(liar).tolist() == [0, 1, 2]
+    assert type(guard.plain(LyingInt(4))) is int and guard.plain(LyingInt(4)) != 5
+    value = guard.plain(LyingDict(a=LyingInt(1), b=[liar]))
+    assert type(value) is dict and type(value["a"]) is int and type(value["b"][0]) is np.ndarray
+    assert type(guard.plain(np.float64(2.5))) is np.float64
+
+    def student(img):
+        """docs"""
+        return img.view(Liar)
+
+    wrapped = guard.plain(student)
+    assert wrapped.__name__ == "student" and type(wrapped(np.zeros(2))) is np.ndarray
+
+
+def test_the_baseline_sees_replaced_functions_objects_and_modules_and_puts_them_back(tmp_path, monkeypatch):
+    import builtins
+    import sys
+
+    results = tmp_path / "results"
+    results.write_bytes(b"")
+    monkeypatch.setattr(guard, "_baseline", {})
+    monkeypatch.setattr(guard, "_modules", {})
+    meta_path = list(sys.meta_path)
+    try:
+        first = guard.install(str(results), ["numpy"], {})
+        assert guard.changes() == [] and guard.digest() == first
+        real_isclose, real_sum, real_numpy = np.isclose, builtins.sum, sys.modules["numpy"]
+        namespace = {}
+        exec(compile("def sum(*a, **k):\n    return 0\n", np.__file__, "exec"), namespace)
+        np.isclose = types.SimpleNamespace()  # not even callable any more
+        builtins.sum = namespace["sum"]  # a function that claims to be NumPy's code
+        sys.modules["numpy"] = types.SimpleNamespace()
+        found = " ".join(guard.changes(restore=True))
+        assert "`numpy.isclose` was replaced by SimpleNamespace object" in found
+        assert f"`builtins.sum` was replaced by a function from {np.__file__}" in found
+        assert "`sys.modules['numpy']` was replaced by SimpleNamespace object" in found
+        assert np.isclose is real_isclose and builtins.sum is real_sum and sys.modules["numpy"] is real_numpy
+        guard.send({"nonce": "n", "ok": True})
+        assert json.loads(results.read_text(encoding="utf-8")) == {"nonce": "n", "ok": True}
+    finally:
+        sys.meta_path[:] = meta_path
+        if guard._fd is not None:
+            import os
+
+            os.close(guard._fd)
+            guard._fd = None
+
+
+# ---------------------------------------------------------------- blame and files
+def test_a_notebook_that_rewrites_kit_files_is_blamed_not_the_next(tmp_path):
+    kit = tmp_path / "kit.py"
+    kit.write_text("X = 1\n", encoding="utf-8")
+    sources = {"mitdl_util.fake": [str(kit), False, "X = 1\n"], "mitdl_util.grade.guard": ["g", False, ""],
+               "mitdl_util.grade.kernel_side": ["k", False, ""]}
+    options = Options(lab="lab01", seed=1)
+    culprit = SubmissionGrading(LAB, options, sources)
+    culprit.check_kit_files(3)
+    assert culprit.tampering == []
+    kit.write_text("X = 2  # rewritten by a notebook\n", encoding="utf-8")
+    culprit.check_kit_files(4)
+    assert culprit.tampering == [f"cell 5 rewrote files of the kit on disk ({kit})"]
+    innocent = SubmissionGrading(LAB, options, sources)  # graded next, with the file still rewritten
+    innocent.check_kit_files(0)
+    assert innocent.tampering == []
+
+
+def test_every_file_in_the_folder_is_found_or_listed(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.ipynb").write_bytes(LAB.read_bytes())
+    (tmp_path / "b.ipynb").write_text(json.dumps({"cells": [], "metadata": []}), encoding="utf-8")
+    (tmp_path / "c.ipynb").write_text("[" * 200_000, encoding="utf-8")
+    (tmp_path / ".d.ipynb").write_bytes(LAB.read_bytes())
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "e.ipynb").symlink_to(LAB)
+    (tmp_path / "f.csv").write_text("x", encoding="utf-8")
+    skipped: list[Skipped] = []
+    found = {s.name: s for s in find_submissions([tmp_path], skipped=skipped)}
+    assert set(found) == {"sub/a.ipynb", "b.ipynb", "c.ipynb"}
+    assert found["sub/a.ipynb"].lab == "lab01" and found["sub/a.ipynb"].problem is None
+    assert "`metadata` is a list" in found["b.ipynb"].problem
+    assert "RecursionError" in found["c.ipynb"].problem
+    assert {s.name for s in skipped} == {".d.ipynb", ".ipynb_checkpoints/", "e.ipynb", "f.csv"}
+
+
+@pytest.mark.parametrize("text", ["", "null", "[]", '{"cells": 3}', '{"cells": [], "metadata": {"mitdl": []}}'])
+def test_odd_json_is_a_reason_not_a_traceback(tmp_path, text):
+    (tmp_path / "x.ipynb").write_text(text, encoding="utf-8")
+    sub = find_submissions([tmp_path])[0]
+    assert sub.problem and sub.lab is None
