@@ -670,10 +670,12 @@ build_face_classifier = FunctionExercise(
                                                                                                     n_filters, 1),
                 "`build_face_classifier` ignores `n_outputs`: its last Dense layer must have `n_outputs` units — "
                 "the DB-VAE builds its encoder with `n_outputs=2 * latent_dim + 1`"),
-        Mistake(lambda input_shape=IMAGE_SHAPE, n_filters=12: _sigmoid_head(input_shape, n_filters),
+        Mistake(lambda input_shape=IMAGE_SHAPE, n_filters=12, n_outputs=1: _sigmoid_head(input_shape, n_filters,
+                                                                                          n_outputs),
                 "`build_face_classifier` ends in a sigmoid; output the raw logit (no activation) — the loss "
                 "`BinaryCrossentropy(from_logits=True)` applies the sigmoid itself"),
-        Mistake(lambda input_shape=IMAGE_SHAPE, n_filters=12: _no_batchnorm(input_shape, n_filters),
+        Mistake(lambda input_shape=IMAGE_SHAPE, n_filters=12, n_outputs=1: _no_batchnorm(input_shape, n_filters,
+                                                                                          n_outputs),
                 "`build_face_classifier` has no BatchNormalization; put one after each of the four Conv2D layers"),
     ],
     hints=["Four blocks of `Conv2D(filters, kernel, strides=2, padding='same', activation='relu')` + "
@@ -829,18 +831,18 @@ sample_probabilities = _ProbabilityExercise(
 )
 
 
-def _sigmoid_head(input_shape, n_filters):
+def _sigmoid_head(input_shape, n_filters, n_outputs=1):
     import keras
 
-    model = _build_face_classifier(input_shape, n_filters)
+    model = _build_face_classifier(input_shape, n_filters, n_outputs)
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), *model.layers[:-1],
-                             keras.layers.Dense(1, activation="sigmoid")])
+                             keras.layers.Dense(n_outputs, activation="sigmoid")])
 
 
-def _no_batchnorm(input_shape, n_filters):
+def _no_batchnorm(input_shape, n_filters, n_outputs=1):
     import keras
 
-    model = _build_face_classifier(input_shape, n_filters)
+    model = _build_face_classifier(input_shape, n_filters, n_outputs)
     layers = [layer for layer in model.layers if type(layer).__name__ != "BatchNormalization"]
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), *layers])
 
