@@ -71,7 +71,8 @@ def test_the_chart_draws_one_bar_per_exercise_at_its_share():
     ax = fig.axes[0]
     bars = sorted(ax.patches, key=lambda bar: -bar.get_y())  # the first exercise at the top
     assert [round(bar.get_width()) for bar in bars] == [75, 25]
-    ticks = sorted(zip(ax.get_yticks(), (label.get_text() for label in ax.get_yticklabels())), reverse=True)
+    labels = [label.get_text() for label in ax.get_yticklabels()]
+    ticks = sorted(zip(ax.get_yticks(), labels, strict=True), reverse=True)
     assert [name for _, name in ticks] == ["crop", "normalize"]  # top to bottom, the lab's order
     assert [bar.get_y() + bar.get_height() / 2 for bar in bars] == [y for y, _ in ticks]
     assert ax.get_xlim() == (0, 100) and "4 submission" in ax.get_title()
