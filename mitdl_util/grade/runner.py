@@ -1,7 +1,7 @@
 """Grade ONE submission: run its cells in a fresh kernel, then grade every exercise in that kernel.
 
-This runs in a worker process of its own (``python -m mitdl_util.grade.worker``), so nothing the notebook does can
-take the grader down. The kernel is started through nbclient with
+This runs in a worker process of its own (`grader.WORKER_BOOT`, which imports the kit from the snapshot), so
+nothing the notebook does can take the grader down. The kernel is started through nbclient with
 
 - its own temporary working directory, ``MPLBACKEND=Agg``, no grade-time seed in its environment;
 - an address-space limit (``RLIMIT_AS``, soft = hard, so the notebook cannot raise it) set before ipykernel starts;
