@@ -286,9 +286,11 @@ class FunctionExercise(Exercise):
     def _check_inputs_untouched(self, args: tuple, case: Case) -> None:
         for position, (before, after) in enumerate(zip(case.args, args, strict=True)):
             if isinstance(before, np.ndarray) and isinstance(after, np.ndarray):
-                if before.shape != after.shape or not np.array_equal(before, after, equal_nan=True):
+                nan_too = np.issubdtype(before.dtype, np.inexact)  # strings and objects have no NaN
+                if before.shape != after.shape or not np.array_equal(before, after, equal_nan=nan_too):
                     raise Incorrect(f"`{self.name}` changed its input argument {position + 1} in place for "
-                                    f"{case.label}; work on a copy (e.g. `x.copy()`) and return a new array.")
+                                    f"{case.label}; work on a copy (e.g. `x.copy()`) so the caller's array stays "
+                                    "as it was.")
 
 
 class AnswerExercise(Exercise):

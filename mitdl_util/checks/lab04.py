@@ -6,8 +6,11 @@ trains with them); TensorFlow and Keras are imported inside the functions that n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from .compare import Arrays
 from .diagnostics import as_array, check_not_stub, describe, real_array, student_call
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, exercises_in
 from .engine import progress as _progress
@@ -198,33 +201,31 @@ class _GraphExercise(FunctionExercise):
 
 
 # ================================================================ exercise kinds with their own comparison
-class _DictExercise(FunctionExercise):
-    """The function returns a dict of numbers (group -> accuracy); compared key by key."""
+@dataclass(frozen=True)
+class _GroupAccuracies:
+    """compare=: the function returns a dict of numbers (group -> accuracy), compared key by key."""
 
-    def _check_inputs_untouched(self, args: tuple, case: Case) -> None:
-        for position, (before, after) in enumerate(zip(case.args, args, strict=True)):
-            if isinstance(after, np.ndarray) and (before.shape != after.shape or not np.array_equal(before, after)):
-                raise Incorrect(f"`{self.name}` changed its input argument {position + 1} in place for "
-                                f"{case.label}; work on a copy and return a new dict.")
+    rtol: float
+    atol: float
 
-    def _compare(self, got, expected, case: Case) -> None:
+    def __call__(self, got, expected, name: str, case: Case) -> None:
         if not isinstance(got, dict):
-            raise Incorrect(f"`{self.name}` returned {describe(got)} for {case.label}; expected a dict from each "
+            raise Incorrect(f"`{name}` returned {describe(got)} for {case.label}; expected a dict from each "
                             "group to its accuracy.")
         keys = {str(k) for k in got}
         if keys != set(expected):
             missing, extra = sorted(set(expected) - keys), sorted(keys - set(expected))
-            raise Incorrect(f"`{self.name}` returned keys {sorted(keys)[:8]} for {case.label}; expected one key per "
+            raise Incorrect(f"`{name}` returned keys {sorted(keys)[:8]} for {case.label}; expected one key per "
                             f"group in `groups`" + (f" (missing {missing[:5]})" if missing else "")
                             + (f" (unknown {extra[:5]})" if extra else "") + ".")
         values = {str(k): v for k, v in got.items()}
         for key, want in expected.items():
             number = real_array(values[key], allow_bool=False)
             if number is None or number.ndim != 0 or not np.isfinite(number):
-                raise Incorrect(f"`{self.name}` gave {describe(values[key])} for group {key!r} ({case.label}); "
+                raise Incorrect(f"`{name}` gave {describe(values[key])} for group {key!r} ({case.label}); "
                                 "expected a single number between 0 and 1.")
             if not np.isclose(float(number), want, rtol=self.rtol, atol=self.atol):
-                raise Incorrect(f"`{self.name}` gave {float(number):.4g} for group {key!r} ({case.label}), which is "
+                raise Incorrect(f"`{name}` gave {float(number):.4g} for group {key!r} ({case.label}), which is "
                                 "not that group's accuracy.")
 
 
@@ -312,22 +313,26 @@ class _LossPairExercise(_GraphExercise):
                             "right): add the VAE loss of the faces only.")
 
 
-class _ProbabilityExercise(FunctionExercise):
-    """Probabilities: finite, not all zero (a product that underflowed), summing to 1, then compared."""
+@dataclass(frozen=True)
+class _Probabilities:
+    """compare=: probabilities, finite, not all zero (a product that underflowed), summing to 1, then compared."""
 
-    def _compare(self, got, expected, case: Case) -> None:
+    rtol: float
+    atol: float
+
+    def __call__(self, got, expected, name: str, case: Case) -> None:
         array = real_array(got, allow_bool=False)
         n = len(expected)
         if array is not None and array.shape == (n,):
             product = case.kwargs.get("combine") == "product"
             if (not np.all(np.isfinite(array)) or not np.any(array)) and product:
-                raise Incorrect(f"`{self.name}` returned {describe(got)} for {case.label}: multiplying many small "
+                raise Incorrect(f"`{name}` returned {describe(got)} for {case.label}: multiplying many small "
                                 "probabilities underflows to 0 (and 0/0 gives NaN). Work in log space: add the logs "
                                 "over dimensions, subtract the largest, then exponentiate and normalize.")
             if np.all(np.isfinite(array)) and abs(float(array.sum()) - 1.0) > 1e-4:
-                raise Incorrect(f"`{self.name}`'s probabilities sum to {float(array.sum()):.4g} for {case.label}; "
+                raise Incorrect(f"`{name}`'s probabilities sum to {float(array.sum()):.4g} for {case.label}; "
                                 "sampling needs them to sum to 1 — divide by their sum at the end.")
-        super()._compare(got, expected, case)
+        Arrays(self.rtol, self.atol)(got, expected, name, case)
 
 
 # ================================================================ known wrong answers (for specific messages)
@@ -691,8 +696,8 @@ face_accuracy = AnswerExercise(
            "fallback; `q.face_accuracy_threshold(faces)` says which); train longer if it is below."],
 )
 
-group_accuracy = _DictExercise(
-    f"{LAB}.group_accuracy", reference=_group_accuracy, cases=_group_cases, rtol=1e-6, atol=1e-9,
+group_accuracy = FunctionExercise(
+    f"{LAB}.group_accuracy", reference=_group_accuracy, cases=_group_cases, compare=_GroupAccuracies(1e-6, 1e-9),
     mistakes=[
         Mistake(lambda y_true, y_pred, groups: {str(g): float(np.mean(np.asarray(y_pred) == np.asarray(y_true)))
                                                 for g in np.unique(groups)},
@@ -804,8 +809,9 @@ DB_VAE = AnswerExercise(
            "`call`: encode, `z = sampling(z_mean, z_logsigma)`, `x_recon = self.decode(z)`, return all four."],
 )
 
-sample_probabilities = _ProbabilityExercise(
-    f"{LAB}.sample_probabilities", reference=_sample_probabilities, cases=_probability_cases, rtol=1e-4, atol=1e-9,
+sample_probabilities = FunctionExercise(
+    f"{LAB}.sample_probabilities", reference=_sample_probabilities, cases=_probability_cases,
+    compare=_Probabilities(rtol=1e-4, atol=1e-9),
     mistakes=[
         Mistake(lambda mu, bins=10, smoothing_fac=0.001, combine="max": _wrong_probabilities(
                     mu, bins, smoothing_fac, combine, variant="whole"),
