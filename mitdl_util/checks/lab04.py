@@ -690,6 +690,7 @@ build_face_classifier = FunctionExercise(
 
 face_accuracy = AnswerExercise(
     f"{LAB}.face_accuracy", params=("model", "x_test", "y_test"), judge=_judge_face_accuracy,
+    names={"model": "classifier"},  # messages only: lab04 declares no ANSWERS (grading reads the check call)
     hints=["Pass the trained classifier and the held-out test set (`faces.x_test`, `faces.y_test`).",
            f"The check predicts with your model and needs a balanced accuracy of {FACE_ACCURACY:.2f} "
            f"({FACE_ACCURACY_SMALL:.2f} on FAST mode's small split, {FACE_ACCURACY_LFW:.2f} on the grey LFW "
