@@ -280,36 +280,41 @@ def _sampling_stats(z, mean, logsigma):
     return np.asarray(stats)
 
 
-class _LossPairExercise(_GraphExercise):
-    """`debiasing_loss` returns (total, class_loss): total per sample (B,) or its mean; class_loss per sample."""
+@dataclass(frozen=True)
+class _LossPair:
+    """compare=: `debiasing_loss` returns (total, class_loss): total per sample (B,) or its mean; class_loss per
+    sample."""
 
-    def _compare(self, got, expected, case: Case) -> None:
+    rtol: float
+    atol: float
+
+    def __call__(self, got, expected, exercise: str, case: Case) -> None:
         batch = len(np.asarray(case.args[0]))
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise Incorrect(f"`{self.name}` returned {describe(got)} for {case.label}; expected a pair "
+            raise Incorrect(f"`{exercise}` returned {describe(got)} for {case.label}; expected a pair "
                             "`(total_loss, classification_loss)` — `return total, class_loss`.")
         total, class_loss = (real_array(v, allow_bool=False) for v in got)
         want_total, want_class = (np.asarray(v, np.float64) for v in expected)
         for name, value, raw in (("total_loss", total, got[0]), ("classification_loss", class_loss, got[1])):
             if value is None:
-                raise Incorrect(f"`{self.name}`'s {name} is {describe(raw)} for {case.label}; expected numbers.")
+                raise Incorrect(f"`{exercise}`'s {name} is {describe(raw)} for {case.label}; expected numbers.")
         if total.shape == (batch, batch) and batch > 1:
-            raise Incorrect(f"`{self.name}`'s total loss has shape {total.shape} for {case.label}: a (B,) term was "
+            raise Incorrect(f"`{exercise}`'s total loss has shape {total.shape} for {case.label}: a (B,) term was "
                             "added to a (B, 1) term, which broadcasts to B×B and pairs every sample's VAE loss with "
                             "every other sample's label. Flatten `y` and `y_logit` to shape (B,) first.")
         if total.shape not in ((batch,), ()):
-            raise Incorrect(f"`{self.name}`'s total loss has shape {tuple(total.shape)} for {case.label}; expected "
+            raise Incorrect(f"`{exercise}`'s total loss has shape {tuple(total.shape)} for {case.label}; expected "
                             f"one loss per sample ({batch},) or their mean (a scalar).")
         if class_loss.size != batch or class_loss.ndim > 2:
-            raise Incorrect(f"`{self.name}`'s classification loss has shape {tuple(class_loss.shape)} for "
+            raise Incorrect(f"`{exercise}`'s classification loss has shape {tuple(class_loss.shape)} for "
                             f"{case.label}; expected one loss per sample, shape ({batch},).")
         want_class = want_class.reshape(-1)
         if not np.allclose(class_loss.reshape(batch), want_class, rtol=self.rtol, atol=self.atol):
-            raise Incorrect(f"`{self.name}`'s classification loss is wrong for {case.label}: binary cross-entropy "
+            raise Incorrect(f"`{exercise}`'s classification loss is wrong for {case.label}: binary cross-entropy "
                             "on the logits, one value per sample.")
         target = want_total if total.shape == (batch,) else np.asarray(want_total.mean())
         if not np.allclose(total, target, rtol=self.rtol, atol=self.atol):
-            raise Incorrect(f"`{self.name}`'s total loss is wrong for {case.label} (the classification loss is "
+            raise Incorrect(f"`{exercise}`'s total loss is wrong for {case.label} (the classification loss is "
                             "right): add the VAE loss of the faces only.")
 
 
@@ -767,8 +772,8 @@ vae_loss = _GraphExercise(
            "`kl_weight * kl + reconstruction`, shape (B,)."],
 )
 
-debiasing_loss = _LossPairExercise(
-    f"{LAB}.debiasing_loss", reference=_debiasing_loss, cases=_debias_cases, rtol=1e-4, atol=1e-5,
+debiasing_loss = _GraphExercise(
+    f"{LAB}.debiasing_loss", reference=_debiasing_loss, cases=_debias_cases, compare=_LossPair(1e-4, 1e-5),
     mistakes=[
         Mistake(lambda *a: _wrong_debiasing(*a, variant="broadcast"),
                 "`debiasing_loss` adds a (B,) VAE loss to (B, 1) terms, which broadcasts to B×B: every sample's "
