@@ -187,6 +187,9 @@ def test_accepted_table_names_real_exercises():
 @pytest.mark.parametrize("exercise, answer", PAIRS, ids=[answer.label for _, answer in PAIRS])
 def test_check_rejects_every_mutant_of_its_solution(exercise, answer):
     """Is every mutant of the solution rejected, or listed as acceptable with a reason?"""
+    with mutation.quiet(), mutation.check_seed(mutation.SEED):
+        solution = exercise.evaluate(answer.build())
+    assert solution.status == "passed", f"{answer.label}: the solution itself does not pass: {solution.message}"
     verdicts = mutation.judge(exercise, answer)
     assert verdicts, f"{answer.label}: no mutants made from its solution"
     accepted = ACCEPTED.get(answer.label, {})
