@@ -24,7 +24,7 @@ import numpy as np
 
 from . import compare as comparisons
 from . import diagnostics, render
-from .outcomes import ERROR, INCORRECT, Incorrect, NotAttempted, Outcome, Result, TimeLimitExceeded
+from .outcomes import ERROR, INCORRECT, PASSED, Incorrect, NotAttempted, Outcome, Result, TimeLimitExceeded
 
 SEED_VARIABLE = "MITDL_CHECK_SEED"
 STRICT_VARIABLE = "MITDL_STRICT_CHECKS"  # "1": a check that does not pass raises (solution notebooks under test)
@@ -177,7 +177,7 @@ class Exercise:
         except Exception as exc:  # a bug in the check itself, not the student's fault
             return Result(self.id, ERROR, f"the check itself failed ({type(exc).__name__}: {exc}); your answer may be "
                                           "fine — please report this to the course staff.")
-        return Result(self.id, "passed", "")
+        return Result(self.id, PASSED, "")
 
     def rename(self, message: str) -> str:
         """`message` with each parameter written as the notebook's variable (`n` -> `n_fc_params`)."""
