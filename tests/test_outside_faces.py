@@ -149,3 +149,37 @@ def test_colour_jitter_changes_exposure_and_colour_within_bounds():
     grey = np.full((8, 4, 4, 3), 0.5, np.float32)
     assert np.allclose(face_augment.colour(grey, np.random.default_rng(0), brightness=0, contrast=0, saturation=0,
                                            cast=0), 0.5)
+
+
+def test_the_notebook_trains_the_outside_detectors_as_the_benchmark_does(repo_root):
+    """Do the notebook's epochs, recipe and table helper match benchmarks/lab04_outside.py (so its 5-seed tables
+    describe what a student runs)?"""
+    import importlib.util
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("lab04_outside", repo_root / "benchmarks" / "lab04_outside.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    nb = nbformat.read(repo_root / "solutions" / "04_facial_detection.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert f"OUTSIDE_EPOCHS = mdl.fast_or_full({bench.FAST_EPOCHS}, {bench.FULL_EPOCHS})" in code
+    augment, hard, varied = bench.RECIPES[bench.LAB_RECIPE]
+    assert varied is True and augment is face_augment.jitter
+    assert f"varied=True, hard_nonfaces_share={hard}" in code and "augment_images=face_augment.jitter" in code
+    plain_augment, plain_hard, plain_varied = bench.RECIPES["flip-shift"]
+    assert plain_augment is True and not plain_hard and not plain_varied
+    assert "outside.load_outside_split(seed=0) if" in code
+
+
+def test_compare_table_puts_held_out_and_outside_side_by_side():
+    y = np.array([1, 1, 0, 0])
+    groups = np.array(["darker female", "lighter male", "", ""])
+    held = outside.recall_by_group(np.array([1, 1, 0, 0]), y, groups)
+    out = outside.recall_by_group(np.array([0, 1, 1, 0]), y, groups)
+    lines = outside.compare_table(held, out).splitlines()
+    assert lines[0].split() == ["held-out", "outside"]
+    row = next(ln for ln in lines if ln.startswith("darker female"))
+    assert "1/1   = 1.00" in row and "0/1   = 0.00" in row
+    assert next(ln for ln in lines if ln.startswith("darker male")).count("—") == 2
+    assert "1/2   = 0.50" in next(ln for ln in lines if ln.startswith("non-faces rejected"))

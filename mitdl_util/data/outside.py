@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import mode
 from .cache import DataUnavailableError, notice
 from .loaders import _lfw_subset, _photo_crops, _read_faces_ccby, _resize, load_photo
 
@@ -41,14 +40,12 @@ OUTSIDE_NONFACE_PHOTOS = ("brick", "grass", "gravel", "moon", "coins", "clock", 
 PEOPLE_PHOTOS = {"astronaut": (150, 30, 300, 195), "camera": (140, 45, 285, 225)}
 """Photos of people and their face box (x1, y1, x2, y2, with a margin): hard non-faces are crops that miss it.
 The astronaut's box is OpenCV's Haar detection (177, 66, 272, 161) widened; the cameraman's was drawn by hand."""
-CROP_SIDES = (0.45, 0.9)
+CROP_SIDES = (0.45, 0.75)
 """With ``varied_crops``, each FairFace photo is cropped to a square of a random side in this range (as a fraction
 of the 224-pixel frame; the kit's standard crop is 0.5), so faces come tight and loose, with and without background,
 as photos from other sources do."""
 GREY_SHARE = 0.3
 """Share of non-faces (and of FairFace faces) shown in grey; scikit-image's 100 LFW patches alone would be 9 %."""
-FAST_TRAIN_FACES = 400
-"""Training faces in FAST mode (of 834); full mode trains on all of them."""
 GREY = np.asarray([0.299, 0.587, 0.114], np.float32)
 
 
@@ -187,11 +184,10 @@ def split_faces(sources: np.ndarray, groups: np.ndarray, test_fraction: float, r
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test)), rng.permutation(outside)
 
 
-def load_outside_split(seed: int = 0, *, train_faces: int | None = -1, hard_nonfaces_share: float = 0.0,
+def load_outside_split(seed: int = 0, *, train_faces: int | None = None, hard_nonfaces_share: float = 0.0,
                        varied: bool | tuple[float, float] = False, test_fraction: float = 0.25, image_size: int = 64, verbose: bool = True) -> OutsideSplit:
     """Train on FairFace, test held-out FairFace (in-distribution) and the London Set (outside); see the module
-    docstring. ``train_faces``: keep only this many training faces, chosen at random (``None``: all; the default:
-    :data:`FAST_TRAIN_FACES` in FAST mode, all otherwise).
+    docstring. ``train_faces``: keep only this many training faces, chosen at random (``None``: all 834).
     ``hard_nonfaces_share``: share of the training non-faces that are crops of photos of people without a face.
     ``varied``: FairFace faces (training and held-out alike) are cropped at random sides (:data:`CROP_SIDES`, or
     the (smallest, largest) side given) instead of the kit's standard crop, so the held-out test stays the training
@@ -206,8 +202,6 @@ def load_outside_split(seed: int = 0, *, train_faces: int | None = -1, hard_nonf
                                    "MITDL_LOCAL_DATA to the folder holding faces-ccby/labels.csv.")
     if not 0.0 <= hard_nonfaces_share < 1.0:
         raise ValueError(f"hard_nonfaces_share must be in [0, 1); got {hard_nonfaces_share}")
-    if train_faces == -1:
-        train_faces = FAST_TRAIN_FACES if mode.FAST else None
     rng = np.random.default_rng(seed)
     images, attrs = _read_faces_ccby(str(folder), image_size, (folder / "labels.csv").stat().st_mtime)
     groups = np.asarray([face_group(r, g) for r, g in zip(attrs["race"], attrs["gender"], strict=True)])

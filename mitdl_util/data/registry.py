@@ -224,7 +224,7 @@ _DATASETS = (
     Dataset(
         name="outside-faces",
         title="Held-out vs outside faces for the facial-detection lab (derived from faces-ccby)",
-        version="1 (train FairFace, outside London Set; grey share 0.3; varied crops 0.45-0.9 of the frame)",
+        version="1 (train FairFace, outside London Set; grey share 0.3; varied crops 0.45-0.75 of the frame)",
         kind="local",
         description="faces-ccby's 1 112 FairFace faces (fairface_a, fairface_b) split 75/25, stratified by subset and "
         "group, into training and held-out (in-distribution) faces; the 102 London Set faces are the outside test "
@@ -238,13 +238,13 @@ _DATASETS = (
         citation="K. Kärkkäinen and J. Joo, FairFace, WACV 2021; L. DeBruine and B. Jones, Face Research Lab London "
         "Set, figshare, 2017, doi:10.6084/m9.figshare.5047666.v5.",
         loader="mitdl_util.data.outside.load_outside_split",
-        size="834 + 834 training images (400 faces in FAST mode), 278 + 278 held-out, 102 + 102 outside, 64×64×3",
+        size="834 + 834 training images, 278 + 278 held-out, 102 + 102 outside, 64×64×3",
         filename="faces-ccby",
         notes=(
             "The skin-tone proxy is coarse: it reads the sources' self-reported or annotated ethnicity, not skin. "
             "Outside groups are small (darker female 5, darker male 8, lighter female 35, lighter male 34).",
             "With varied=True every FairFace face (training and held-out alike) is cropped at a random side of "
-            "0.45-0.9 of its frame instead of the kit's standard 0.5, so the held-out test stays the training "
+            "0.45-0.75 of its frame instead of the kit's standard 0.5, so the held-out test stays the training "
             "distribution; London faces keep the kit's standard London crop.",
             "FairFace has no identity labels (one photo per person is likely, not certain); the London Set has one "
             "photo per person, so no person is both trained on and tested outside.",
