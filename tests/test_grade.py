@@ -197,7 +197,8 @@ def test_reports_gradebook_and_summary(hostile, tmp_path):
     assert {p.name for p in written} >= {"solution.json", "gradebook.csv", "summary.md"}
     data = json.loads((tmp_path / "solution.json").read_text(encoding="utf-8"))
     assert data["lab"] == "lab01" and data["seed"] == 1234 and data["score"] == 9
-    assert set(data["exercises"][0]) == {"exercise", "status", "message", "points", "max_points", "time"}
+    assert set(data["exercises"][0]) == {"exercise", "status", "message", "points", "max_points", "time", "judged"}
+    assert {row["judged"] for row in data["exercises"]} == {"worker"}  # lab01's answers are all plain data
     rows = list(csv.DictReader((tmp_path / "gradebook.csv").open(encoding="utf-8")))
     assert [r["submission"] for r in rows] == sorted(r["submission"] for r in rows)
     assert {r["submission"]: r["score"] for r in rows}["wrong.ipynb"] == "8"

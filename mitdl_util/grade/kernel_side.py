@@ -228,6 +228,68 @@ class Grader:
         return {"name": name, "status": status, "message": message, "time": round(elapsed, 4),
                 "tampering": list(self.tampering)}
 
+    # -- for exercises judged in the worker: the answers as plain data, and calls of the student's functions
+    def answers(self, name: str) -> dict:
+        """Each answer of `name` as plain data, `{"$f": name}` for a function, `{"$o": type}` for other objects."""
+        for item in self.guard.changes(restore=True):
+            self._note(f"{item} (put back before `{name}` was graded)")
+        plaindata = self.guard.plaindata
+        values, missing = [], []
+        for dotted in self.config["answers"][name]:
+            try:
+                value = self._lookup(dotted)
+            except LookupError:
+                missing.append(dotted)
+                continue
+            if isinstance(value, types.FunctionType):
+                values.append({"$f": dotted})
+                continue
+            try:
+                values.append(plaindata.encode(value))
+            except Exception:  # noqa: BLE001 - CannotCross, or an object that breaks when read
+                values.append({"$o": type(value).__name__})
+        return {"values": values, "missing": missing, "tampering": list(self.tampering)}
+
+    def call(self, dotted: str, blob: str) -> dict:
+        """Call the student's function `dotted` on the worker's arguments; its result (and the arguments after the
+        call, to see changes made in place) as plain data, or what it raised."""
+        plaindata = self.guard.plaindata
+        import json
+
+        args, kwargs = plaindata.decode(json.loads(blob), tensors=True)
+        func = self._lookup(dotted)
+        sink = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                result = func(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - what the student's code raised, reported to the worker
+            diagnostics = sys.modules.get(f"{CHECKS}.diagnostics")
+            where = diagnostics.student_frame(exc) if diagnostics else ""
+            return {"raised": [type(exc).__name__, str(exc)[:500], where]}
+        try:
+            out = plaindata.encode(result)
+        except Exception:  # noqa: BLE001
+            out = {"$o": type(result).__name__}
+        after = []
+        for arg in args:
+            try:
+                after.append(plaindata.encode(arg) if type(arg).__name__ == "ndarray" else None)
+            except Exception:  # noqa: BLE001
+                after.append(None)
+        return {"result": out, "after": after}
+
+    def _lookup(self, dotted: str):
+        head, *attributes = dotted.split(".")
+        if head not in self.user_ns:
+            raise LookupError(dotted)
+        value = self.user_ns[head]
+        try:
+            for attribute in attributes:
+                value = getattr(value, attribute)
+        except Exception:  # noqa: BLE001 - any failure means the answer is not there
+            raise LookupError(dotted) from None
+        return value
+
     def _note(self, text: str) -> None:
         if text not in self.tampering:
             self.tampering.append(text)

@@ -41,11 +41,12 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 
-from . import sandbox
+from . import plaindata, sandbox
 from .score import CellMap, CellProblem, ExerciseScore, cell_map, missing_reason, score
 
 KERNEL_SIDE = "mitdl_util.grade.kernel_side"
 GUARD = "mitdl_util.grade.guard"
+PLAINDATA = "mitdl_util.grade.plaindata"
 MAX_ATTEMPTS = 6  # fresh kernels per submission (each crash or unstoppable cell costs one)
 PROBE_SECONDS = 10  # after an interrupt, the kernel must answer within this or it is replaced
 SEND_TIMEOUT_MS = 10_000  # a send to the kernel that cannot go out within this means the kernel is unreachable
@@ -367,6 +368,8 @@ class _Attempt:
             name = info["name"]
             if name in g.scores:
                 continue
+            if self._judge_in_worker(handle, info):
+                continue
             limit = g.options.cell_timeout
             try:
                 cell, lines = self._call(f"{handle}.emit({name!r}, '__NONCE__');", limit + GRADING_SLACK)
@@ -394,6 +397,188 @@ class _Attempt:
             else:
                 g.record(name, str(result.get("status")), str(result.get("message", "")),
                          float(result.get("time", 0.0) or 0.0))
+
+
+    # -- judging in the worker: the check runs here, only the student's functions run in the kernel
+    def _judge_in_worker(self, handle: str, info: dict) -> bool:
+        """Judge one exercise in this process when its answers cross as plain data; False: judge it in the kernel.
+
+        The kernel only sends the answers and the return values of the student's functions; the reference, the
+        cases and the comparison never leave this process, so nothing in the kernel can change a verdict."""
+        g, name = self.g, info["name"]
+        exercise = worker_exercise(g.options.lab, name)
+        if exercise is None:
+            return False
+        limit = g.options.cell_timeout
+        try:
+            cell, lines = self._call(f"{handle}.emit_answers({name!r}, '__NONCE__');", limit + GRADING_SLACK)
+        except CellTimeoutError:
+            if not self._responsive():
+                raise _KernelGone from None
+            return False
+        except DeadKernelError:
+            raise _KernelGone from None
+        if len(lines) != 1 or not isinstance(lines[0].get("values"), list):
+            return False  # the kernel-side path reports what went wrong
+        g.merge_tampering(lines[0].get("tampering", []))
+        if lines[0].get("missing"):
+            g.record(name, "error", missing_reason(list(lines[0]["missing"]), g.cells, g.problems))
+            return True
+        values, functions = [], []
+        for tree in lines[0]["values"]:
+            if isinstance(tree, dict) and set(tree) == {"$f"}:
+                functions.append(_RemoteFunction(self, handle, str(tree["$f"]), time.monotonic() + limit))
+                values.append(functions[-1])
+            elif isinstance(tree, dict) and set(tree) == {"$o"}:
+                return False  # a live object (a model, a class): only the kernel can judge it
+            else:
+                try:
+                    values.append(plaindata.decode(tree))
+                except (ValueError, TypeError, KeyError, RecursionError):
+                    return False
+        start = time.perf_counter()
+        try:
+            result = _evaluate_quietly(exercise, values, g.options.seed)
+        except _Fallback:
+            return False
+        except _KernelDiedInCall:
+            g.record(name, "error", f"the Python process ended while `{name}` was being checked (e.g. "
+                                    "`os._exit`, a crash or running out of memory).")
+            raise _KernelGone from None
+        if any(f.unresponsive for f in functions):
+            g.record(name, "error", f"checking `{name}` did not finish within {limit:g} s (the time limit), and "
+                                    "the kernel did not stop when interrupted.")
+            raise _KernelGone from None
+        g.record(name, str(result.status), str(result.message), time.perf_counter() - start, judged="worker")
+        return True
+
+
+class _Fallback(BaseException):
+    """An argument or result cannot cross as plain data: judge this exercise in the kernel instead."""
+
+
+class _KernelDiedInCall(BaseException):
+    """The kernel died while the student's function ran."""
+
+
+class _RemoteFunction:
+    """Stands for the student's function in the worker: each call runs it in the kernel on plain data."""
+
+    def __init__(self, attempt: _Attempt, handle: str, dotted: str, deadline: float):
+        self.attempt, self.handle, self.dotted, self.deadline = attempt, handle, dotted, deadline
+        self.__name__ = dotted.split(".")[-1]
+        self.unresponsive = False
+
+    def __call__(self, *args, **kwargs):
+        limit = self.attempt.g.options.cell_timeout
+        left = self.deadline - time.monotonic()
+        if self.unresponsive or left <= 0:
+            raise _time_limit(limit)
+        try:
+            blob = json.dumps(plaindata.encode((args, kwargs)))
+        except plaindata.CannotCross:
+            raise _Fallback from None
+        try:
+            _, lines = self.attempt._call(f"{self.handle}.emit_call({self.dotted!r}, {blob!r}, '__NONCE__');",
+                                          max(1.0, left))
+        except CellTimeoutError:
+            self.unresponsive = not self.attempt._responsive()
+            raise _time_limit(limit) from None
+        except DeadKernelError:
+            raise _KernelDiedInCall from None
+        if len(lines) != 1:
+            raise RuntimeError("its result could not be read back (did it print or change the kernel's output?)")
+        reply = lines[0]
+        if "raised" in reply:
+            ename, message, where = (list(reply["raised"]) + ["", "", ""])[:3]
+            raise _student_exception(str(ename), str(message), str(where))
+        try:
+            result = plaindata.decode(reply.get("result"))
+        except (ValueError, TypeError, KeyError, RecursionError):
+            result = reply.get("result")
+        if isinstance(reply.get("result"), dict) and set(reply["result"]) == {"$o"}:
+            return plaindata.opaque(reply["result"]["$o"])
+        _copy_back(args, reply.get("after") or [])
+        return result
+
+
+def _time_limit(seconds: float) -> BaseException:
+    from ..checks import outcomes
+
+    limit = getattr(outcomes, "TimeLimitExceeded", None)
+    return limit(seconds) if limit is not None else TimeoutError(f"it ran longer than {seconds:g} s")
+
+
+_BUILTIN_EXCEPTIONS = {"NotImplementedError": NotImplementedError, "RecursionError": RecursionError}
+
+
+def _student_exception(ename: str, message: str, where: str) -> Exception:
+    """What the student's function raised in the kernel, as an exception of the same name here (an Exception, so
+    that nothing the student raises can stop the worker), carrying where it was raised."""
+    cls = _BUILTIN_EXCEPTIONS.get(ename) or type(ename if ename.isidentifier() else "Exception", (Exception,), {})
+    exc = cls(message)
+    exc.mitdl_where = where
+    return exc
+
+
+def _copy_back(args: tuple, after: list) -> None:
+    """Arrays the student's function changed in place in the kernel are changed here too (the checks look)."""
+    import numpy as np
+
+    for arg, tree in zip(args, after, strict=False):
+        if tree is None or not isinstance(arg, np.ndarray):
+            continue
+        try:
+            new = plaindata.decode(tree)
+        except (ValueError, TypeError, KeyError):
+            continue
+        if isinstance(new, np.ndarray) and new.shape == arg.shape and not np.array_equal(new, arg, equal_nan=True):
+            np.copyto(arg, new.astype(arg.dtype, copy=False))
+
+
+def worker_exercise(lab: str, name: str):
+    """The exercise, imported in the worker, if it can be judged here: a plain FunctionExercise (not of a model)
+    or AnswerExercise. Exercises with their own machinery (e.g. counting the lines a function runs) stay in the
+    kernel."""
+    import importlib
+
+    from ..checks import engine
+
+    exercise = getattr(importlib.import_module(f"mitdl_util.checks.{lab}"), name, None)
+    if type(exercise) is engine.AnswerExercise:
+        return exercise
+    if type(exercise) is engine.FunctionExercise and exercise.output != "model":
+        return exercise
+    return None
+
+
+def _evaluate_quietly(exercise, values: list, seed: int):
+    """`exercise.evaluate(*values)` with the grade-time seed, printing nothing; `student_frame` reads where the
+    student's code raised from the kernel's report."""
+    import contextlib
+    import io
+
+    from ..checks import diagnostics, engine
+
+    if not getattr(diagnostics.student_frame, "mitdl_remote", False):
+        local = diagnostics.student_frame
+
+        def student_frame(exc):
+            return getattr(exc, "mitdl_where", None) or local(exc)
+
+        student_frame.mitdl_remote = True
+        diagnostics.student_frame = student_frame
+    saved = os.environ.get(engine.SEED_VARIABLE)
+    os.environ[engine.SEED_VARIABLE] = str(seed)
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            return exercise.evaluate(*values)
+    finally:
+        if saved is None:
+            os.environ.pop(engine.SEED_VARIABLE, None)
+        else:
+            os.environ[engine.SEED_VARIABLE] = saved
 
 
 class SubmissionGrading:
@@ -440,9 +625,9 @@ class SubmissionGrading:
             why = "not graded: the notebook forged the grader's results"
         self.fail_remaining(why)
 
-    def record(self, name: str, status: str, message: str, seconds: float = 0.0) -> None:
+    def record(self, name: str, status: str, message: str, seconds: float = 0.0, judged: str = "kernel") -> None:
         info = next(i for i in self.exercise_info if i["name"] == name)
-        self.scores[name] = score(info["id"], status, message, info["points"], seconds)
+        self.scores[name] = score(info["id"], status, message, info["points"], seconds, judged)
 
     def fail_remaining(self, why: str) -> None:
         for info in self.exercise_info:
@@ -461,13 +646,17 @@ class SubmissionGrading:
 
     def guard_code(self, results_path: str) -> str:
         """The hidden first cell: the guard, in a private namespace with a copy of today's builtins."""
-        guard = self.sources[GUARD]
+        guard, plain = self.sources[GUARD], self.sources[PLAINDATA]
         return f"""\
 def __mitdl_guard_setup():
     import base64, builtins, json, sys, types, zlib
     module = types.ModuleType("__mitdl_guard__")
     module.__dict__["__builtins__"] = dict(vars(builtins))
     exec(compile({guard[2]!r}, {guard[0]!r}, "exec"), module.__dict__)
+    plaindata = types.ModuleType("__mitdl_plaindata__")
+    plaindata.__dict__["__builtins__"] = module.__dict__["__builtins__"]
+    exec(compile({plain[2]!r}, {plain[0]!r}, "exec"), plaindata.__dict__)
+    module.plaindata = plaindata
     sys.modules["__mitdl_guard__"] = module
     sources = json.loads(zlib.decompress(base64.b64decode({self.blob!r})))
     digest = module.install({results_path!r}, {self.options.preload!r}, sources)
@@ -491,6 +680,8 @@ def {handle}_setup():
     grader = namespace["Grader"]({config!r}, guard.SOURCES, get_ipython().user_ns, guard)
     guard.send({{"nonce": "__NONCE__", **grader.setup()}})
     grader.emit = lambda name, nonce: guard.send({{"nonce": nonce, **grader.grade(name)}})
+    grader.emit_answers = lambda name, nonce: guard.send({{"nonce": nonce, **grader.answers(name)}})
+    grader.emit_call = lambda name, blob, nonce: guard.send({{"nonce": nonce, **grader.call(name, blob)}})
     return grader
 {handle} = {handle}_setup()
 del {handle}_setup

@@ -10,7 +10,7 @@ import ast
 import re
 from dataclasses import asdict, dataclass, field
 
-from ..checks.outcomes import ERROR, NOT_ATTEMPTED, PASSED
+from ..checks.outcomes import ERROR, PASSED, STATUSES
 
 _ASSIGNED = re.compile(r"^(?:def|class)\s+(\w+)|^([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*(?:=(?!=)|\+=|-=)",
                        re.MULTILINE)
@@ -33,6 +33,7 @@ class ExerciseScore:
     points: float
     max_points: float
     time: float
+    judged: str = "kernel"  # where the check ran: "worker" (plain data only) or "kernel" (live objects)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -126,9 +127,10 @@ def _problem_words(problem: CellProblem) -> str:
     return f"raised {problem.message}"
 
 
-def score(exercise_id: str, status: str, message: str, max_points: float, time: float) -> ExerciseScore:
+def score(exercise_id: str, status: str, message: str, max_points: float, time: float,
+          judged: str = "kernel") -> ExerciseScore:
     """Points are all or nothing: the exercise's declared points when it passed, else 0."""
-    if status not in (PASSED, "incorrect", NOT_ATTEMPTED, ERROR):
+    if status not in STATUSES:
         status, message = ERROR, f"unknown status {status!r}: {message}"
     return ExerciseScore(exercise_id, status, message, float(max_points) if status == PASSED else 0.0,
-                         float(max_points), round(float(time), 4))
+                         float(max_points), round(float(time), 4), judged)
