@@ -26,6 +26,12 @@ from mitdl_util.grade.report import write_all
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "01_images_as_numbers.ipynb"
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
 HAVE_BWRAP = sandbox.availability()[0] is not None
 needs_bwrap = pytest.mark.skipif(not HAVE_BWRAP, reason="bubblewrap is not installed or cannot sandbox here")
 
@@ -130,6 +136,19 @@ class Proxy:
 sys.modules["numpy"] = Proxy()
 """
 
+FORGE_GUARD = """
+import sys, types
+for _module in list(sys.modules.values()):  # find the grader's channel and mark every result passed
+    _send = getattr(_module, "send", None)
+    if isinstance(_module, types.ModuleType) and callable(_send) and hasattr(_module, "digest"):
+        _module.send = lambda payload, _send=_send: _send({**payload, "status": "passed", "message": ""})
+"""
+
+LIAR_EDITS = [("from mitdl_util.checks import lab01 as q", lambda s: s + "\n" + LIARS),
+              ("def normalize(img)", lambda s: s + "\n" + LYING_NORMALIZE),
+              ("n = 1080 * 1080 * 3", lambda s: s + "\nn = LyingInt(7)"),
+              ("q.task_type.check(answers)", lambda s: "answers = LyingDict()\n" + s)]
+
 SLOW_LAST = "import time\nwhile True:\n    time.sleep(0.01)\n"
 
 
@@ -143,11 +162,10 @@ def attacks(tmp_path_factory):
                                        WRONG_NORMALIZE])
     _variant(folder, "forge_channel", [("q.task_type.check(answers)", lambda s: FORGE_CHANNEL + s),
                                        WRONG_NORMALIZE])
+    _variant(folder, "forge_guard", [("from mitdl_util.checks import lab01 as q", lambda s: s + FORGE_GUARD),
+                                     WRONG_NORMALIZE])
     _variant(folder, "fd_garbage", [("q.task_type.check(answers)", lambda s: FD_GARBAGE + s)])
-    _variant(folder, "liars", [("from mitdl_util.checks import lab01 as q", lambda s: s + "\n" + LIARS),
-                               ("def normalize(img)", lambda s: s + "\n" + LYING_NORMALIZE),
-                               ("n = 1080 * 1080 * 3", lambda s: s + "\nn = LyingInt(7)"),
-                               ("q.task_type.check(answers)", lambda s: "answers = LyingDict()\n" + s)])
+    _variant(folder, "liars", LIAR_EDITS)
     _variant(folder, "patches", [("from mitdl_util.checks import lab01 as q", lambda s: s + PATCHES),
                                  WRONG_NORMALIZE])
     claims_lab02 = _load(SOLUTION)
@@ -216,6 +234,37 @@ def test_a_forged_display_gets_the_real_score_and_is_flagged(attacks):
 def test_results_written_into_the_kernels_files_are_ignored(attacks):
     report = attacks[1]["forge_channel"]
     assert _failed(report) == {"normalize"} and report.score == 8
+
+
+@pytest.mark.notebook
+def test_a_patched_results_channel_cannot_pass_an_exercise_judged_in_the_worker(attacks):
+    report = attacks[1]["forge_guard"]
+    assert _failed(report) == {"normalize"} and report.score == 8, report.exercises
+    assert {row["judged"] for row in report.exercises} == {"worker"}
+
+
+@pytest.fixture(scope="module")
+def judged_in_kernel(tmp_path_factory, monkeypatch_module):
+    """The path for live objects (Keras models, classes): every exercise judged in the kernel, on lab01."""
+    folder = tmp_path_factory.mktemp("in_kernel")
+    _variant(folder, "forge_display", [("from mitdl_util.checks import lab01 as q", lambda s: s + FORGE_DISPLAY),
+                                       WRONG_NORMALIZE])
+    _variant(folder, "patches", [("from mitdl_util.checks import lab01 as q", lambda s: s + PATCHES),
+                                 WRONG_NORMALIZE])
+    _variant(folder, "liars", LIAR_EDITS)
+    monkeypatch_module.setenv("MITDL_GRADE_JUDGE", "kernel")
+    run = grade([folder], cell_timeout=4, timeout=120, memory_gb=3, jobs=2, seed=98)
+    return {r.submission.removesuffix(".ipynb"): r for r in run.reports}
+
+
+@pytest.mark.notebook
+def test_in_the_kernel_too_forged_patched_and_lying_answers_get_the_real_score(judged_in_kernel):
+    assert {row["judged"] for r in judged_in_kernel.values() for row in r.exercises} == {"kernel"}
+    assert _failed(judged_in_kernel["forge_display"]) == {"normalize"}
+    assert any("publish_display_data" in t for t in judged_in_kernel["forge_display"].tampering)
+    assert _failed(judged_in_kernel["patches"]) == {"normalize"}
+    assert len(judged_in_kernel["patches"].tampering) >= 3
+    assert _failed(judged_in_kernel["liars"]) == {"normalize", "num_values", "task_type"}
 
 
 @pytest.mark.notebook

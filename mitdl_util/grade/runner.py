@@ -47,6 +47,7 @@ from .score import CellMap, CellProblem, ExerciseScore, cell_map, missing_reason
 KERNEL_SIDE = "mitdl_util.grade.kernel_side"
 GUARD = "mitdl_util.grade.guard"
 PLAINDATA = "mitdl_util.grade.plaindata"
+JUDGE_VARIABLE = "MITDL_GRADE_JUDGE"  # "kernel": judge every exercise in the kernel (tests of that path)
 MAX_ATTEMPTS = 6  # fresh kernels per submission (each crash or unstoppable cell costs one)
 PROBE_SECONDS = 10  # after an interrupt, the kernel must answer within this or it is replaced
 SEND_TIMEOUT_MS = 10_000  # a send to the kernel that cannot go out within this means the kernel is unreachable
@@ -406,6 +407,8 @@ class _Attempt:
         The kernel only sends the answers and the return values of the student's functions; the reference, the
         cases and the comparison never leave this process, so nothing in the kernel can change a verdict."""
         g, name = self.g, info["name"]
+        if os.environ.get(JUDGE_VARIABLE, "").strip().lower() == "kernel":
+            return False
         exercise = worker_exercise(g.options.lab, name)
         if exercise is None:
             return False
@@ -601,6 +604,7 @@ class SubmissionGrading:
         self.digest: str | None = None
         self.leftovers = 0
         self.kit_state = kit_file_state(sources)
+        self.guard_name = f"_{secrets.token_hex(12)}"  # where the guard lives in the kernel: not a fixed name
         self.blob = base64.b64encode(zlib.compress(json.dumps(sources).encode("utf-8"))).decode("ascii")
 
     def problem(self, index: int, status: str, message: str) -> None:
@@ -650,14 +654,14 @@ class SubmissionGrading:
         return f"""\
 def __mitdl_guard_setup():
     import base64, builtins, json, sys, types, zlib
-    module = types.ModuleType("__mitdl_guard__")
+    module = types.ModuleType({self.guard_name!r})
     module.__dict__["__builtins__"] = dict(vars(builtins))
     exec(compile({guard[2]!r}, {guard[0]!r}, "exec"), module.__dict__)
     plaindata = types.ModuleType("__mitdl_plaindata__")
     plaindata.__dict__["__builtins__"] = module.__dict__["__builtins__"]
     exec(compile({plain[2]!r}, {plain[0]!r}, "exec"), plaindata.__dict__)
     module.plaindata = plaindata
-    sys.modules["__mitdl_guard__"] = module
+    sys.modules[{self.guard_name!r}] = module
     sources = json.loads(zlib.decompress(base64.b64decode({self.blob!r})))
     digest = module.install({results_path!r}, {self.options.preload!r}, sources)
     module.send({{"nonce": "__NONCE__", "digest": digest}})
@@ -674,7 +678,7 @@ del __mitdl_guard_setup
 def {handle}_setup():
     import sys
     from IPython import get_ipython
-    guard = sys.modules.get("__mitdl_guard__")
+    guard = sys.modules.get({self.guard_name!r})
     namespace = {{"__name__": "__mitdl_grader__", "__builtins__": guard.__dict__["__builtins__"]}}
     exec(compile({kernel_side!r}, {origin!r}, "exec"), namespace)
     grader = namespace["Grader"]({config!r}, guard.SOURCES, get_ipython().user_ns, guard)
