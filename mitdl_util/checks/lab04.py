@@ -19,13 +19,17 @@ from .outcomes import Incorrect
 LAB = "lab04"
 IMAGE_SHAPE = (64, 64, 3)
 FACE_ACCURACY = 0.95
-"""Balanced accuracy (mean of face recall and non-face accuracy) `face_accuracy` asks for on real faces."""
+"""Balanced accuracy (mean of face recall and non-face accuracy) `face_accuracy` asks for on real faces (full mode,
+1 821 training / 607 test images: the notebook's training gave 0.969-0.993 over 10 seeds,
+`python benchmarks/face_accuracy_seeds.py --seeds 0 ... 9`)."""
 FACE_ACCURACY_SMALL = 0.85
 """... on FAST mode's small split (450 training / 148 test images), where one image moves the balanced accuracy
 by about 0.007: the notebook's training gave 0.905-0.980 over 24 set-up seeds there, so a correct model passes
 (`MITDL_FAST=1 python benchmarks/face_accuracy_seeds.py --seeds 0 ... 23`); an untrained one gives about 0.5."""
-FACE_ACCURACY_LFW = 0.98
-"""... and on scikit-image's LFW subset (all grey), the offline fallback."""
+FACE_ACCURACY_LFW = 0.90
+"""... and on scikit-image's LFW subset (all grey, 150 training / 50 test images), the offline fallback, where one
+image moves it by 0.02: the notebook's training gave 0.94-1.00 over 10 seeds there (0.98 had failed 1 of them;
+`MITDL_OFFLINE=1 MITDL_LOCAL_DATA=/nowhere MITDL_FAST=1 python benchmarks/face_accuracy_seeds.py --seeds 0 ... 9`)."""
 SMALL_TEST_SET = 300
 """Held-out sets with fewer images than this are FAST mode's small split."""
 KL_WEIGHT = 0.0005
