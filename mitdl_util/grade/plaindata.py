@@ -3,8 +3,8 @@
 Used on both sides: the worker (imports it) and the kernel (its source runs in the guard's namespace). Only
 plain values cross: None, booleans, numbers, strings, bytes, lists, tuples, dicts, sets, NumPy arrays and scalars
 (never of dtype object) and TensorFlow tensors (as their values). Subclasses are read through the base types'
-own methods, so a lying `astype`, `__eq__` or `__iter__` never runs on the judging side; anything else becomes
-`Opaque` there, which the checks describe by its type name and reject.
+own methods, so a lying `astype`, `__eq__` or `__iter__` never runs on the judging side; anything else cannot
+cross (`CannotCross`), and its exercise is judged in the kernel instead.
 """
 
 import base64
@@ -117,9 +117,3 @@ def decode(tree, *, tensors: bool = False, depth: int = 0):
             return tf.constant(array)
         return array
     raise ValueError(f"unknown tag {tag!r}")
-
-
-def opaque(type_name: str):
-    """A stand-in for a value that could not cross: an object of an empty class named like the original."""
-    name = type_name if isinstance(type_name, str) and type_name.isidentifier() else "object"
-    return type(name, (), {"__repr__": lambda self: f"<{name}>"})()

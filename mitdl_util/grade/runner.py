@@ -495,12 +495,13 @@ class _RemoteFunction:
         if "raised" in reply:
             ename, message, where = (list(reply["raised"]) + ["", "", ""])[:3]
             raise _student_exception(str(ename), str(message), str(where))
+        tree = reply.get("result")
+        if isinstance(tree, dict) and set(tree) == {"$o"}:
+            raise _Fallback  # it returned a live object (e.g. a Keras model): only the kernel can judge it
         try:
-            result = plaindata.decode(reply.get("result"))
+            result = plaindata.decode(tree)
         except (ValueError, TypeError, KeyError, RecursionError):
-            result = reply.get("result")
-        if isinstance(reply.get("result"), dict) and set(reply["result"]) == {"$o"}:
-            return plaindata.opaque(reply["result"]["$o"])
+            raise _Fallback from None
         _copy_back(args, reply.get("after") or [])
         return result
 
