@@ -183,3 +183,34 @@ def test_compare_table_puts_held_out_and_outside_side_by_side():
     assert "1/1   = 1.00" in row and "0/1   = 0.00" in row
     assert next(ln for ln in lines if ln.startswith("darker male")).count("—") == 2
     assert "1/2   = 0.50" in next(ln for ln in lines if ln.startswith("non-faces rejected"))
+
+
+def test_the_outside_prose_quotes_the_benchmark_tables(repo_root):
+    """Does the notebook's 5-seed table match benchmarks/lab04_outside(_fast).json? (Rerunning the benchmark with
+    another recipe must come with updated prose.)"""
+    import json
+    import re
+
+    import nbformat
+
+    nb = nbformat.read(repo_root / "solutions" / "04_facial_detection.ipynb", as_version=4)
+    prose = next(c.source for c in nb.cells if c.cell_type == "markdown" and "outside face recall |" in c.source)
+    labels = {"standard crop, flips and shifts": "flip-shift", "varied crops, jitter, hard non-faces":
+              "crops-jitter-hard"}
+    seen = 0
+    for line in prose.splitlines():
+        m = re.match(r"\| ([^|]+) \| (full|FAST) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| (\d) of (\d) \|$", line)
+        if not m:
+            continue
+        name = "lab04_outside" + ("_fast" if m.group(2) == "FAST" else "")
+        rows = [r for r in json.loads((repo_root / "benchmarks" / f"{name}.json").read_text("utf-8"))["rows"]
+                if r["recipe"] == labels[m.group(1)]]
+        assert float(m.group(3)) == pytest.approx(np.mean([r["held_out_balanced_accuracy"] for r in rows]), abs=6e-4)
+        assert float(m.group(4)) == pytest.approx(np.mean([r["outside"]["all faces"]["recall"] for r in rows]),
+                                                  abs=6e-4)
+        assert float(m.group(5)) == pytest.approx(np.mean([r["outside"]["non-faces"]["recall"] for r in rows]),
+                                                  abs=6e-4)
+        every = sum(min(r["outside"][g]["recall"] for g in outside.GROUPS) >= 0.95 for r in rows)
+        assert (int(m.group(6)), int(m.group(7))) == (every, len(rows)), line
+        seen += 1
+    assert seen == 4
