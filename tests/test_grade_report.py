@@ -78,6 +78,16 @@ def test_the_chart_draws_one_bar_per_exercise_at_its_share():
     assert ax.get_xlim() == (0, 100) and "4 submission" in ax.get_title()
 
 
+def test_a_submitted_solution_notebook_is_named_in_the_summary_and_the_gradebook(tmp_path):
+    copied = _report("copied.ipynb", {"crop": ("passed", "")})
+    copied.kind = "solution"
+    run = GradeRun([*CLASS, copied], seed=3, seconds=1.0, jobs=1)
+    assert "## Solution notebooks submitted" in summary_markdown(run) and "- copied.ipynb" in summary_markdown(run)
+    write_all(run, tmp_path, folder_outputs=True)
+    rows = (tmp_path / "gradebook.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("submission,lab,kind,") and rows[-1].startswith("copied.ipynb,lab01,solution,")
+
+
 def test_write_all_puts_the_chart_next_to_the_summary(tmp_path):
     written = write_all(GradeRun(CLASS, seed=3, seconds=1.0, jobs=1), tmp_path, folder_outputs=True)
     names = {p.name for p in written}

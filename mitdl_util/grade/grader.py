@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..checks.outcomes import ERROR
 from ..errors import MitdlError
 from . import sandbox
 from .runner import GRADING_SLACK, MAX_ATTEMPTS, PROBE_SECONDS, RESULT_PREFIX, Options
@@ -473,7 +474,7 @@ def build_report(sub: Submission, outcome: dict, exercises: list[dict], seed: in
     rows = []
     for info in exercises:
         row = graded.get(info["id"]) or {
-            "exercise": info["id"], "status": "error", "message": f"not graded: {error or 'no result'}",
+            "exercise": info["id"], "status": ERROR, "message": f"not graded: {error or 'no result'}",
             "points": 0.0, "max_points": float(info["points"]), "time": 0.0}
         rows.append(row)
     return Report(

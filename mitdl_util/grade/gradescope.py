@@ -24,6 +24,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from ..checks.outcomes import PASSED
 from ..errors import MitdlError
 from .grader import (
     LAB_NAME,
@@ -183,7 +184,7 @@ def gradescope_results(report, exercises: list[dict], notes: list[str]) -> dict:
     tests = []
     for info in exercises:
         row = rows.get(info["id"])
-        passed = bool(row) and row["status"] == "passed"
+        passed = bool(row) and row["status"] == PASSED
         tests.append({
             "name": info["id"], "score": float(row["points"]) if row else 0.0, "max_score": float(info["points"]),
             "status": "passed" if passed else "failed",

@@ -51,7 +51,8 @@ def gradebook_columns(reports: list[Report]) -> list[str]:
         for row in report.exercises:
             if row["exercise"] not in exercise_ids:
                 exercise_ids.append(row["exercise"])
-    return ["submission", "lab", "score", "max_score", "tampered", "cell_problems", "grader_error", *exercise_ids]
+    return ["submission", "lab", "kind", "score", "max_score", "tampered", "cell_problems", "grader_error",
+            *exercise_ids]
 
 
 def write_gradebook(reports: list[Report], path: Path) -> Path:
@@ -63,7 +64,8 @@ def write_gradebook(reports: list[Report], path: Path) -> Path:
         writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for report in reports:
-            row = {"submission": report.submission, "lab": report.lab or "", "score": _num(report.score),
+            row = {"submission": report.submission, "lab": report.lab or "", "kind": report.kind or "",
+                   "score": _num(report.score),
                    "max_score": _num(report.max_score), "tampered": "yes" if report.tampered else "",
                    "cell_problems": len(report.cells), "grader_error": report.error or ""}
             row.update({e["exercise"]: _num(e["points"]) for e in report.exercises})
@@ -146,6 +148,12 @@ def summary_markdown(run: GradeRun, charts: dict[str, str] | None = None) -> str
             failures = "<br>".join(f"{n}× {_cell_text(message)}" for message, n in row["failures"]) or "—"
             lines.append(f"| {row['exercise']} | {row['points']:g} | {100 * row['share']:.0f} % | {counts} | "
                          f"{failures} |")
+    solutions = [r for r in reports if r.kind == "solution"]
+    if solutions:
+        lines += ["", "## Solution notebooks submitted", "",
+                  "These notebooks carry the metadata of the instructor's solution (`kind: solution`), not of a "
+                  "student lab:", ""]
+        lines += [f"- {r.submission}" for r in solutions]
     flagged = [r for r in reports if r.tampered]
     if flagged:
         lines += ["", "## Tampering", ""]

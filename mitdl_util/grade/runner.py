@@ -41,6 +41,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 
+from ..checks.outcomes import ERROR
 from . import plaindata, sandbox
 from .score import CellMap, CellProblem, ExerciseScore, cell_map, missing_reason, score
 
@@ -375,26 +376,26 @@ class _Attempt:
             try:
                 cell, lines = self._call(f"{handle}.emit({name!r}, '__NONCE__');", limit + GRADING_SLACK)
             except CellTimeoutError:
-                g.record(name, "error", f"checking `{name}` did not finish within {limit:g} s (the time limit).")
+                g.record(name, ERROR, f"checking `{name}` did not finish within {limit:g} s (the time limit).")
                 if not self._responsive():
                     raise _KernelGone from None
                 continue
             except DeadKernelError:
-                g.record(name, "error", f"the Python process ended while `{name}` was being checked (e.g. "
+                g.record(name, ERROR, f"the Python process ended while `{name}` was being checked (e.g. "
                                         "`os._exit`, a crash or running out of memory).")
                 raise _KernelGone from None
             if len(lines) > 1:
                 g.merge_tampering([f"{len(lines)} results arrived for `{name}` (only the grader sends one): "
                                    "the notebook forged results"])
-                g.record(name, "error", f"more than one result arrived for `{name}`; it gets no points.")
+                g.record(name, ERROR, f"more than one result arrived for `{name}`; it gets no points.")
                 continue
             if not lines:
-                g.record(name, "error", f"the grader got no result for `{name}`: {_cell_error(cell)}")
+                g.record(name, ERROR, f"the grader got no result for `{name}`: {_cell_error(cell)}")
                 continue
             result = lines[0]
             g.merge_tampering(result.get("tampering", []))
             if result.get("status") == "missing":
-                g.record(name, "error", missing_reason(result.get("missing", []), g.cells, g.problems))
+                g.record(name, ERROR, missing_reason(result.get("missing", []), g.cells, g.problems))
             else:
                 g.record(name, str(result.get("status")), str(result.get("message", "")),
                          float(result.get("time", 0.0) or 0.0))
@@ -425,7 +426,7 @@ class _Attempt:
             return False  # the kernel-side path reports what went wrong
         g.merge_tampering(lines[0].get("tampering", []))
         if lines[0].get("missing"):
-            g.record(name, "error", missing_reason(list(lines[0]["missing"]), g.cells, g.problems))
+            g.record(name, ERROR, missing_reason(list(lines[0]["missing"]), g.cells, g.problems))
             return True
         values, functions = [], []
         for tree in lines[0]["values"]:
@@ -445,11 +446,11 @@ class _Attempt:
         except _Fallback:
             return False
         except _KernelDiedInCall:
-            g.record(name, "error", f"the Python process ended while `{name}` was being checked (e.g. "
+            g.record(name, ERROR, f"the Python process ended while `{name}` was being checked (e.g. "
                                     "`os._exit`, a crash or running out of memory).")
             raise _KernelGone from None
         if any(f.unresponsive for f in functions):
-            g.record(name, "error", f"checking `{name}` did not finish within {limit:g} s (the time limit), and "
+            g.record(name, ERROR, f"checking `{name}` did not finish within {limit:g} s (the time limit), and "
                                     "the kernel did not stop when interrupted.")
             raise _KernelGone from None
         g.record(name, str(result.status), str(result.message), time.perf_counter() - start, judged="worker")
@@ -637,7 +638,7 @@ class SubmissionGrading:
     def fail_remaining(self, why: str) -> None:
         for info in self.exercise_info:
             if info["name"] not in self.scores:
-                self.record(info["name"], "error", why)
+                self.record(info["name"], ERROR, why)
 
     def check_kit_files(self, index: int) -> None:
         """After each student cell: did the kit's files change on disk while it ran? Then this notebook is flagged
