@@ -65,9 +65,8 @@ def train_detector(data, recipe: str, seed: int, epochs: int):
 
 
 def evaluate(model, data) -> dict:
-    held = outside.recall_by_group(facelab.predict_faces(model, data.x_test), data.y_test, data.groups_test)
-    out = outside.recall_by_group(facelab.predict_faces(model, data.x_outside), data.y_outside,
-                                  data.groups_outside)
+    both = outside.held_out_and_outside(model, data)
+    held, out = both["held-out"], both["outside"]
     balanced = (held["all faces"]["recall"] + held["non-faces"]["recall"]) / 2
     return {"held_out": held, "outside": out, "held_out_balanced_accuracy": balanced,
             "outside_balanced_accuracy": (out["all faces"]["recall"] + out["non-faces"]["recall"]) / 2}

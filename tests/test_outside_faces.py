@@ -214,3 +214,22 @@ def test_the_outside_prose_quotes_the_benchmark_tables(repo_root):
         assert (int(m.group(6)), int(m.group(7))) == (every, len(rows)), line
         seen += 1
     assert seen == 4
+
+
+class _BrightIsFace:
+    """A fake detector: "face" when the image is bright."""
+
+    def __call__(self, x, training=False):
+        return (np.asarray(x).mean(axis=(1, 2, 3)) - 0.5)[:, None]
+
+
+def test_held_out_and_outside_scores_both_test_sets_with_the_model():
+    bright, dim = np.full((1, 4, 4, 3), 0.9, np.float32), np.full((1, 4, 4, 3), 0.1, np.float32)
+    x_test, x_out = np.concatenate([bright, bright, dim]), np.concatenate([dim, bright, dim])
+    y, groups = np.array([1, 1, 0], np.uint8), np.array(["darker female", "lighter male", ""])
+    empty = np.zeros(0)
+    split = outside.OutsideSplit(x_test, y, x_test, y, x_out, y, groups, groups, groups, empty, empty, empty,
+                                 empty, empty, empty)
+    r = outside.held_out_and_outside(_BrightIsFace(), split)
+    assert r["held-out"]["all faces"]["recall"] == 1.0 and r["held-out"]["non-faces"]["recall"] == 1.0
+    assert r["outside"]["darker female"]["recall"] == 0.0 and r["outside"]["lighter male"]["recall"] == 1.0

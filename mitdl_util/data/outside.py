@@ -290,3 +290,13 @@ def compare_table(held_out: dict, outside_: dict) -> str:
         label = "non-faces rejected" if name == "non-faces" else f"{name} found"
         lines.append(f"{label:22}{cell(held_out[name]):>16}{cell(outside_[name]):>16}")
     return "\n".join(lines)
+
+
+def held_out_and_outside(model, split: OutsideSplit) -> dict[str, dict]:
+    """{"held-out": ..., "outside": ...}: :func:`recall_by_group` of a face classifier (a logit > 0 is "face") on
+    the split's held-out and outside test sets."""
+    from ..facelab import predict_faces
+
+    return {"held-out": recall_by_group(predict_faces(model, split.x_test), split.y_test, split.groups_test),
+            "outside": recall_by_group(predict_faces(model, split.x_outside), split.y_outside,
+                                       split.groups_outside)}
