@@ -5,7 +5,8 @@ Three folders, each graded once per module (lab01, no TensorFlow, short limits):
   colliding names, dot-named files and symlinks — graded in the bubblewrap sandbox where this machine has one;
 - `probe`, twice: with the sandbox and with ``MITDL_SANDBOX=off``: a notebook that looks for solutions/, the
   submissions and output folders, the network, the kit's files, and leaves a detached process behind.
-The closing note's attack table quotes these tests (run with `pytest -s` to see the scores).
+The closing note's attack table quotes these tests (run with `pytest -s` to see the scores). Slow (notebook
+tests, about 100 s on 2 cores in all): the `attacks` folder ~60 s, each `probe` ~12 s, `judged_in_kernel` ~10 s.
 """
 
 from __future__ import annotations

@@ -200,3 +200,36 @@ def test_odd_json_is_a_reason_not_a_traceback(tmp_path, text):
     (tmp_path / "x.ipynb").write_text(text, encoding="utf-8")
     sub = find_submissions([tmp_path])[0]
     assert sub.problem and sub.lab is None
+
+
+# ---------------------------------------------------------------- plain data across the kernel boundary
+def test_plain_data_round_trips_and_refuses_live_objects():
+    from mitdl_util.grade import plaindata
+
+    class Liar(np.ndarray):
+        def tobytes(self, *args, **kwargs):
+            return b"lie"
+
+    value = ({"a": [1, 2**70, float("nan"), -0.0, 1 + 2j], 3: (b"x", {4})},
+             np.arange(6, dtype=np.int16).reshape(2, 3), np.array(["light", "dark"]), np.float32(1.5), None, True,
+             np.arange(3.0).view(Liar))
+    back = plaindata.decode(json.loads(json.dumps(plaindata.encode(value))))
+    assert back[0]["a"][:2] == [1, 2**70] and np.isnan(back[0]["a"][2]) and back[0]["a"][4] == 1 + 2j
+    assert back[0][3] == (b"x", {4})
+    assert back[1].dtype == np.int16 and back[1].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert back[2].tolist() == ["light", "dark"] and type(back[3]) is np.float32 and back[4:6] == (None, True)
+    assert type(back[6]) is np.ndarray and back[6].tolist() == [0.0, 1.0, 2.0]  # read through the base type
+    for live in (np.array([object()]), object(), lambda: 1, type("Model", (), {})()):
+        with pytest.raises(plaindata.CannotCross):
+            plaindata.encode(live)
+    with pytest.raises(ValueError):
+        plaindata.decode({"$a": ["|O", [1], ""]})  # an object array never crosses back
+
+
+def test_arrays_changed_in_place_in_the_kernel_are_changed_in_the_worker():
+    from mitdl_util.grade import plaindata
+    from mitdl_util.grade.runner import _copy_back
+
+    numbers, words = np.zeros(3), np.array(["a", "b"])
+    _copy_back((numbers, words, 5), [plaindata.encode(np.ones(3)), plaindata.encode(np.array(["a", "b"])), None])
+    assert numbers.tolist() == [1.0, 1.0, 1.0] and words.tolist() == ["a", "b"]

@@ -51,7 +51,7 @@ PLAINDATA = "mitdl_util.grade.plaindata"
 JUDGE_VARIABLE = "MITDL_GRADE_JUDGE"  # "kernel": judge every exercise in the kernel (tests of that path)
 MAX_ATTEMPTS = 6  # fresh kernels per submission (each crash or unstoppable cell costs one)
 PROBE_SECONDS = 10  # after an interrupt, the kernel must answer within this or it is replaced
-SEND_TIMEOUT_MS = 10_000  # a send to the kernel that cannot go out within this means the kernel is unreachable
+SEND_TIMEOUT_MS = 5_000  # a send to the kernel that cannot go out within this means the kernel is unreachable
 GRADING_SLACK = 10  # seconds the client waits beyond an exercise's own alarm before interrupting
 HIDDEN_ENV = ("MITDL_CHECK_SEED", "MITDL_STRICT_CHECKS", "JPY_SESSION_NAME")
 
@@ -537,8 +537,11 @@ def _copy_back(args: tuple, after: list) -> None:
             new = plaindata.decode(tree)
         except (ValueError, TypeError, KeyError):
             continue
-        if isinstance(new, np.ndarray) and new.shape == arg.shape and not np.array_equal(new, arg, equal_nan=True):
-            np.copyto(arg, new.astype(arg.dtype, copy=False))
+        if not isinstance(new, np.ndarray) or new.shape != arg.shape or new.dtype != arg.dtype:
+            continue  # not changed in place (a changed shape or dtype is a new array, not a change in place)
+        same = np.array_equal(new, arg, equal_nan=new.dtype.kind in "fc")  # isnan exists for floats only
+        if not same and arg.flags.writeable:
+            np.copyto(arg, new)
 
 
 def worker_exercise(lab: str, name: str):
