@@ -319,3 +319,24 @@ def test_later_cells_accept_a_functional_api_cnn():
     for source in later:
         exec(compile(source, "lab03 cell", "exec"), namespace)  # noqa: S102 - the notebook's own cells
     assert namespace["maps"].shape == (26, 26, 32)
+
+
+def test_the_shift_prose_matches_the_recorded_run(repo_root):
+    """The prose's claims about shifted digits hold for the run `mitdl bench` recorded (benchmarks/results.json)."""
+    import json
+
+    runs = json.loads((repo_root / "benchmarks" / "results.json").read_text(encoding="utf-8"))["notebooks"]
+    metrics = next(r["metrics"] for r in runs if r["notebook"] == NOTEBOOK.name)
+
+    def accuracy(model, shift):
+        return metrics[f"shift_{shift}px_{model}"]["value"]
+
+    (prose,) = [s for s in _cells("markdown") if s.startswith("Read the numbers honestly.")]
+    prose = " ".join(prose.split())
+    cnn_cost, fc_cost = accuracy("CNN", 0) - accuracy("CNN", 1), accuracy("fully_connected", 0) - accuracy(
+        "fully_connected", 1)
+    assert "costs it a few points" in prose and cnn_cost < 0.06
+    assert "several times as many" in prose and fc_cost > 3 * cnn_cost
+    assert "about a quarter" in prose and 0.18 <= accuracy("CNN", 3) <= 0.35
+    assert "close to guessing (10 %)" in prose and accuracy("CNN", 4) < 0.2
+    assert "by 3–4 pixels" not in prose
