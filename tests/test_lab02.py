@@ -199,6 +199,8 @@ WRONG = [
     (q.conv_layer, lambda x, w, b, s=1, p="valid": student_conv_layer(x, w, b, s, p, bias_per_channel=True),
      "once per input channel"),
     (q.conv_layer, conv_layer_bias_on_every_product, "adds the bias to every product"),
+    (q.conv_layer, lambda x, w, b, s=1, p="valid": np.moveaxis(student_conv_layer(x, w, b, s, p), -1, 0),
+     "axes in a different order"),  # issue 14: (D, H', W') was told "off by a little… off-by-one?"
     (q.conv_patch, lambda patch, kernel, bias=0.0: float(np.sum(patch * kernel + bias)), "adds the bias to every product"),
     (q.output_size, lambda n, f, s=1, p="valid": float(-(-n // s) if p == "same" else (n - f) // s + 1),
      "return an int"),
