@@ -559,3 +559,23 @@ def test_the_discussion_claims_light_recall_and_nonface_accuracy_barely_change(r
     for method in set(DISCUSSION_ROWS.values()) - {"standard"}:
         for key in ("light_face_recall", "nonface_accuracy"):
             assert abs(mean(method, key) - mean("standard", key)) <= 0.015, (method, key)
+
+
+def test_answers_in_another_style_train_in_the_lab(blob_split):
+    """Issue 14's principle: what the checks pass, the rest of the lab runs with. The table's solutions (a
+    functional-API classifier, a DB_VAE without `training` arguments, a scalar debiasing loss) pass their checks;
+    here they also go through the lab's training loop (tf.function) and its evaluation helpers."""
+    from mitdl_util import facelab
+
+    for name in ("build_face_classifier", "sampling", "vae_loss", "debiasing_loss", "DB_VAE", "sample_probabilities"):
+        assert getattr(q, name).evaluate(*SOLUTIONS[name]), name
+    x, y, _, _ = blob_split
+    keras.utils.set_random_seed(0)
+    classifier = build_face_classifier(n_filters=4)
+    history = facelab.train(classifier, x, y, epochs=1, seed=0, augment_images=True, verbose=False)
+    assert np.isfinite(history.loss).all() and facelab.predict_faces(classifier, x).shape == (len(x),)
+    db_vae = DB_VAE(4, n_filters=4)
+    history = facelab.train(db_vae, x, y, epochs=2, seed=0, loss_fn=debiasing_loss,
+                            probability_fn=lambda mu: sample_probabilities(mu, smoothing_fac=1.0, combine="product"),
+                            verbose=False)
+    assert np.isfinite(history.loss).all() and facelab.latent_means(db_vae, x[:5]).shape == (5, 4)
