@@ -268,3 +268,29 @@ def test_sliding_window_crops_match_their_boxes():
     for (x1, y1, x2, y2), crop in zip(boxes, crops, strict=True):
         assert np.array_equal(crop, image[y1:y2, x1:x2])
     assert boxes[:, 1].tolist() == sorted(boxes[:, 1].tolist())  # row by row
+
+
+def test_the_window_counts_in_the_prose_follow_the_notebooks_settings(repo_root):
+    """'Millions of crops with stride 1', 'a few thousand crops' and 'the smallest window is 40 px (80 px in the
+    full photo)': computed from the notebook's own sizes, strides and scale."""
+    import re
+
+    import nbformat
+
+    nb = nbformat.read(repo_root / "solutions" / "05_detection_segmentation.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    prose = " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown").split())
+    side = 512  # the astronaut photo
+    start, step = map(int, re.search(r"WINDOW_SIZES = range\((\d+), width \+ 1, (\d+)\)", code).groups())
+    sizes = range(start, side + 1, step)
+
+    def count(n, size, stride):
+        return ((n - size) // stride + 1) ** 2
+
+    assert sum(count(side, s, 1) for s in sizes) >= 1_000_000 and "Millions of crops with stride 1" in prose
+    scale = float(re.search(r"SCALE = ([\d.]+)", code).group(1))
+    detect = [int(v) for v in re.search(r"DETECT_SIZES = \(([\d, ]+)\)", code).group(1).split(",")]
+    stride = int(re.search(r"DETECT_STRIDE = (\d+)", code).group(1))
+    coarse = sum(count(int(side * scale), s, stride) for s in detect)
+    assert 2_000 <= coarse < 10_000 and "a few thousand crops" in prose, coarse
+    assert f"The smallest window is {min(detect)} px ({min(detect) / scale:.0f} px in the full photo)" in prose
