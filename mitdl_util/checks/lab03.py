@@ -12,6 +12,7 @@ import numpy as np
 from .diagnostics import as_number, describe, real_array, student_call
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, case_rng, exercises_in, notebook_names
 from .engine import progress as _progress
+from .fingerprints import count_found
 from .outcomes import Incorrect
 
 LAB = "lab03"
@@ -246,11 +247,6 @@ def _as_uint8_digits(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(x, np.float64)[..., 0] * 255), 0, 255).astype(np.uint8)
 
 
-def _rows_found_in(x: np.ndarray, pool: np.ndarray) -> int:
-    known = {image.tobytes() for image in pool}
-    return sum(image.tobytes() in known for image in x)
-
-
 def _judge_cnn_accuracy(model, x_test, y_test) -> None:
     import keras
 
@@ -274,7 +270,7 @@ def _judge_cnn_accuracy(model, x_test, y_test) -> None:
     (train_raw, _), (test_raw, test_labels) = held_out_digits()
     pixels = _as_uint8_digits(x)
     if pixels.shape != test_raw.shape or not np.array_equal(pixels, test_raw):
-        in_training = _rows_found_in(pixels, train_raw)
+        in_training = count_found(pixels, train_raw)
         if in_training:
             raise Incorrect(f"{in_training:,} of the {len(x):,} images in `x_test` are training digits: accuracy on "
                             "digits the model trained on says nothing about new ones. Pass the held-out test set, "

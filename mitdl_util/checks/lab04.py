@@ -14,6 +14,7 @@ from .compare import Arrays
 from .diagnostics import as_array, check_not_stub, describe, real_array, student_call
 from .engine import AnswerExercise, Case, FunctionExercise, Mistake, exercises_in
 from .engine import progress as _progress
+from .fingerprints import count_found
 from .outcomes import Incorrect
 
 LAB = "lab04"
@@ -567,12 +568,6 @@ def _same_images(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
-def _rows_found_in(x: np.ndarray, pool: np.ndarray) -> int:
-    """How many images of `x` are also images of `pool` (compared exactly, by a fingerprint of their bytes)."""
-    known = {np.asarray(image, np.float32).tobytes() for image in pool}
-    return sum(np.asarray(image, np.float32).tobytes() in known for image in x)
-
-
 def _judge_face_accuracy(model, x_test, y_test) -> None:
     import keras
 
@@ -594,7 +589,7 @@ def _judge_face_accuracy(model, x_test, y_test) -> None:
         raise Incorrect(f"`y_test` is {describe(y_test)}; expected labels 0 (non-face) and 1 (face) only.")
     faces = held_out_faces()
     if not _same_images(x.astype(np.float32), faces.x_test):
-        in_training = _rows_found_in(x, faces.x_train)
+        in_training = count_found(x, faces.x_train)
         if in_training:
             raise Incorrect(f"{in_training} of the {len(x)} images in `x_test` are training images: accuracy on "
                             "images the model trained on says nothing about new faces (the lecture's mistake). "
