@@ -115,3 +115,26 @@ def test_train_records_what_it_drew_and_how_many_faces_the_probabilities_rely_on
     assert skewed.minority_drawn == [1.0]
     assert skewed.effective_faces[0] == pytest.approx(4.0)
     assert np.isfinite(skewed.loss).all()
+
+
+def test_train_uses_an_augmentation_function_when_given_one():
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 8, 8, 3)).astype(np.float32)
+    y = np.r_[np.ones(16), np.zeros(16)].astype(np.uint8)
+    seen = []
+
+    def blank_out(images, generator):
+        assert isinstance(generator, np.random.Generator)
+        seen.append(images.shape)
+        return np.zeros_like(images)  # the model must train on what this returns
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    kernel, bias = (w.copy() for w in model.layers[-1].get_weights())
+    facelab.train(model, x, y, epochs=2, batch_size=16, augment_images=blank_out, verbose=False)
+    assert seen == [(16, 8, 8, 3)] * 4  # every batch of both epochs
+    # trained on blank images only: the kernel gets no gradient (only the bias moves)
+    after_kernel, after_bias = model.layers[-1].get_weights()
+    assert np.array_equal(after_kernel, kernel) and not np.array_equal(after_bias, bias)
