@@ -213,14 +213,16 @@ def test_a_cell_that_times_out_costs_only_its_exercise_in_the_same_kernel(attack
     report = attacks[1][name]
     assert _failed(report) == {"normalize"} and report.score == 8, report.exercises
     assert report.kernels == 1  # interrupted, not replaced: later cells' outputs (and the grader's) still arrive
-    assert any(c["status"] == "timeout" and "interrupted" in c["message"] for c in report.cells)
+    timed_out = [c for c in report.cells if c["status"] == "timeout"]
+    assert len(timed_out) == 1 and "interrupted" in timed_out[0]["message"]
+    assert timed_out[0]["costs"] == ["lab01.normalize"]  # the summary links the cell to the exercise it cost
 
 
 @pytest.mark.notebook
 def test_a_loop_in_the_last_cell_costs_nothing(attacks):
     report = attacks[1]["slow_last"]
     assert report.score == 9 and report.kernels == 1, report.exercises
-    assert [c["status"] for c in report.cells] == ["timeout"]
+    assert [(c["status"], c["costs"]) for c in report.cells] == [("timeout", [])]  # a demo cell, no points
 
 
 # ---------------------------------------------------------------- no notebook can forge a grade

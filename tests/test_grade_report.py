@@ -88,6 +88,21 @@ def test_a_submitted_solution_notebook_is_named_in_the_summary_and_the_gradebook
     assert rows[0].startswith("submission,lab,kind,") and rows[-1].startswith("copied.ipynb,lab01,solution,")
 
 
+def test_failed_cells_name_the_exercise_they_cost_or_say_they_cost_nothing():
+    from mitdl_util.grade.score import CellProblem, ExerciseScore, link_costs
+
+    problems = [CellProblem(12, "timeout", "too slow"), CellProblem(20, "error", "NameError")]
+    scores = [ExerciseScore("lab01.normalize", "error", "`normalize` is not defined: cell 12, which defines it, "
+                            "was stopped", 0.0, 1.0, 0.0),
+              ExerciseScore("lab01.crop", "passed", "", 1.0, 1.0, 0.0)]
+    link_costs(problems, scores)
+    assert [p.costs for p in problems] == [["lab01.normalize"], []]
+    report = _report("s.ipynb", {"normalize": ("error", scores[0].message)})
+    report.cells = [vars(p) for p in problems]
+    summary = summary_markdown(GradeRun([report], seed=1, seconds=1.0, jobs=1))
+    assert "cell 12 timeout (cost: normalize); cell 20 error (demo cell, no points)" in summary
+
+
 def test_write_all_puts_the_chart_next_to_the_summary(tmp_path):
     written = write_all(GradeRun(CLASS, seed=3, seconds=1.0, jobs=1), tmp_path, folder_outputs=True)
     names = {p.name for p in written}

@@ -173,9 +173,14 @@ def summary_markdown(run: GradeRun, charts: dict[str, str] | None = None) -> str
     if troubled:
         lines += ["", "## Cells that failed", ""]
         for r in troubled:
-            shown = "; ".join(f"cell {c['cell']} {c['status']}" for c in r.cells[:4])
+            shown = "; ".join(f"cell {c['cell']} {c['status']} ({_costs(c)})" for c in r.cells[:4])
             lines.append(f"- {r.submission}: {shown}" + (" …" if len(r.cells) > 4 else ""))
     return "\n".join(lines) + "\n"
+
+
+def _costs(cell: dict) -> str:
+    costs = [e.split(".", 1)[-1] for e in cell.get("costs", [])]
+    return f"cost: {', '.join(costs)}" if costs else "demo cell, no points"
 
 
 def _cell_text(message: str, limit: int = 160) -> str:

@@ -43,7 +43,7 @@ from nbclient.util import run_sync
 
 from ..checks.outcomes import ERROR
 from . import plaindata, sandbox
-from .score import CellMap, CellProblem, ExerciseScore, cell_map, missing_reason, score
+from .score import CellMap, CellProblem, ExerciseScore, cell_map, link_costs, missing_reason, score
 
 KERNEL_SIDE = "mitdl_util.grade.kernel_side"
 GUARD = "mitdl_util.grade.guard"
@@ -729,6 +729,7 @@ def grade_submission(path: Path, options: Options, sources: dict) -> Outcome:
     order = [info["name"] for info in grading.exercise_info]
     outcome.exercises = [grading.scores[name] for name in order if name in grading.scores]
     outcome.cells = [grading.problems[i] for i in sorted(grading.problems)]
+    link_costs(outcome.cells, outcome.exercises)
     outcome.tampering = grading.tampering
     outcome.leftovers = grading.leftovers
     outcome.seconds = time.monotonic() - start

@@ -23,6 +23,7 @@ class CellProblem:
     cell: int
     status: str  # "error" | "timeout" | "kernel_died" | "not_run"
     message: str
+    costs: list[str] = field(default_factory=list)  # exercises lost because of this cell (empty: a demo cell)
 
 
 @dataclass
@@ -125,6 +126,13 @@ def _problem_words(problem: CellProblem) -> str:
     if problem.status == "not_run":
         return f"was not run ({problem.message})"
     return f"raised {problem.message}"
+
+
+def link_costs(problems: list[CellProblem], scores: list[ExerciseScore]) -> None:
+    """Fill each failed cell's `costs`: the exercises whose answer it should have defined (see missing_reason)."""
+    for problem in problems:
+        marker = f"cell {problem.cell}, which defines"
+        problem.costs = [s.exercise for s in scores if s.status != PASSED and marker in s.message]
 
 
 def score(exercise_id: str, status: str, message: str, max_points: float, time: float,
