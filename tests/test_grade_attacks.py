@@ -6,7 +6,7 @@ Three folders, each graded once per module (lab01, no TensorFlow, short limits):
 - `probe`, twice: with the sandbox and with ``MITDL_SANDBOX=off``: a notebook that looks for solutions/, the
   submissions and output folders, the network, the kit's files, and leaves a detached process behind.
 The closing note's attack table quotes these tests (run with `pytest -s` to see the scores). Slow (notebook
-tests, about 100 s on 2 cores in all): the `attacks` folder ~60 s, each `probe` ~12 s, `judged_in_kernel` ~10 s.
+tests, about 115 s on 2 cores in all): the `attacks` folder ~60 s, each `probe` ~13 s, `judged_in_kernel` ~18 s.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def attacks(tmp_path_factory):
     (folder / "notes.txt").write_text("not a notebook", encoding="utf-8")
     out = tmp_path_factory.mktemp("attacks_out")
     start = time.monotonic()
-    run = grade([folder], cell_timeout=4, timeout=120, memory_gb=3, jobs=2, seed=99, hide=[out])
+    run = grade([folder], cell_timeout=6, timeout=120, memory_gb=3, jobs=2, seed=99, hide=[out])
     wall = time.monotonic() - start
     write_all(run, out, folder_outputs=True)
     by_name = {r.submission.removesuffix(".ipynb"): r for r in run.reports}
@@ -256,7 +256,7 @@ def judged_in_kernel(tmp_path_factory, monkeypatch_module):
                                  WRONG_NORMALIZE])
     _variant(folder, "liars", LIAR_EDITS)
     monkeypatch_module.setenv("MITDL_GRADE_JUDGE", "kernel")
-    run = grade([folder], cell_timeout=4, timeout=120, memory_gb=3, jobs=2, seed=98)
+    run = grade([folder], cell_timeout=6, timeout=120, memory_gb=3, jobs=2, seed=98)
     return {r.submission.removesuffix(".ipynb"): r for r in run.reports}
 
 
