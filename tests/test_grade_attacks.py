@@ -1,10 +1,12 @@
 """`mitdl grade` under attack (issue 15): each attack that once worked is a notebook here, graded for real.
 
-Three folders, each graded once per module (lab01, no TensorFlow, short limits):
+Folders, each graded once per module (lab01, no TensorFlow, short limits):
 - `attacks`: slow cells, forged results, lying answers, patched libraries, wrong lab metadata, unreadable files,
   colliding names, dot-named files and symlinks — graded in the bubblewrap sandbox where this machine has one;
 - `probe`, twice: with the sandbox and with ``MITDL_SANDBOX=off``: a notebook that looks for solutions/, the
-  submissions and output folders, the network, the kit's files, and leaves a detached process behind.
+  submissions and output folders, the network, the kit's files, and leaves a detached process behind;
+- `in_kernel`: three attacks again with every exercise judged in the kernel (``MITDL_GRADE_JUDGE=kernel``), the
+  path of exercises whose answers are live objects.
 The closing note's attack table quotes these tests (run with `pytest -s` to see the scores). Slow (notebook
 tests, about 115 s on 2 cores in all): the `attacks` folder ~60 s, each `probe` ~13 s, `judged_in_kernel` ~18 s.
 """
