@@ -248,3 +248,19 @@ def test_arrays_changed_in_place_in_the_kernel_are_changed_in_the_worker():
     numbers, words = np.zeros(3), np.array(["a", "b"])
     _copy_back((numbers, words, 5), [plaindata.encode(np.ones(3)), plaindata.encode(np.array(["a", "b"])), None])
     assert numbers.tolist() == [1.0, 1.0, 1.0] and words.tolist() == ["a", "b"]
+
+
+def test_results_too_large_to_be_an_answer_are_not_read(tmp_path, monkeypatch):
+    from mitdl_util.grade import runner
+
+    room = runner._Room(str(tmp_path), Options(lab="lab01", seed=1))
+    try:
+        with room.results.open("ab") as out:
+            out.write(json.dumps({"nonce": "a", "result": "x" * 100}).encode() + b"\n")
+        monkeypatch.setattr(runner, "MAX_RESULT_BYTES", 50)
+        assert room.read_results() == []
+        with room.results.open("ab") as out:
+            out.write(b'{"nonce": "b"}\nnot json\n[1]\n')
+        assert room.read_results() == [{"nonce": "b"}]  # later lines are read; malformed ones dropped
+    finally:
+        room.close()

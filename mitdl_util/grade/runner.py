@@ -51,6 +51,7 @@ PLAINDATA = "mitdl_util.grade.plaindata"
 JUDGE_VARIABLE = "MITDL_GRADE_JUDGE"  # "kernel": judge every exercise in the kernel (tests of that path)
 MAX_ATTEMPTS = 6  # fresh kernels per submission (each crash or unstoppable cell costs one)
 PROBE_SECONDS = 10  # after an interrupt, the kernel must answer within this or it is replaced
+MAX_RESULT_BYTES = 512 * 1024**2  # results larger than this at once are not read (the exercise gets none)
 SEND_TIMEOUT_MS = 5_000  # a send to the kernel that cannot go out within this means the kernel is unreachable
 GRADING_SLACK = 10  # seconds the client waits beyond an exercise's own alarm before interrupting
 HIDDEN_ENV = ("MITDL_CHECK_SEED", "MITDL_STRICT_CHECKS", "JPY_SESSION_NAME")
@@ -183,7 +184,12 @@ class _Room:
                                      workdir=self.work)
 
     def read_results(self) -> list[dict]:
-        """Result lines written since the last call (malformed lines are dropped)."""
+        """Result lines written since the last call (malformed lines are dropped; so is everything when more than
+        MAX_RESULT_BYTES arrived at once: no answer of a lab is that large)."""
+        start, end = self.reader.tell(), os.fstat(self.reader.fileno()).st_size
+        if end - start > MAX_RESULT_BYTES:
+            self.reader.seek(0, os.SEEK_END)
+            return []
         found = []
         for line in self.reader.read().splitlines():
             try:
