@@ -233,3 +233,28 @@ def test_held_out_and_outside_scores_both_test_sets_with_the_model():
     r = outside.held_out_and_outside(_BrightIsFace(), split)
     assert r["held-out"]["all faces"]["recall"] == 1.0 and r["held-out"]["non-faces"]["recall"] == 1.0
     assert r["outside"]["darker female"]["recall"] == 0.0 and r["outside"]["lighter male"]["recall"] == 1.0
+
+
+def test_the_discussion_quotes_the_ten_seed_table(repo_root):
+    """Does the discussion's 10-seed sentence match benchmarks/lab04_bias_10seeds.json?"""
+    import json
+    import re
+
+    import nbformat
+
+    rows = json.loads((repo_root / "benchmarks" / "lab04_bias_10seeds.json").read_text("utf-8"))["experiment2"]["rows"]
+    base = {r["seed"]: r["gap"] for r in rows if r["method"] == "standard"}
+    assert len(base) == 10
+
+    def reductions(method):
+        return np.asarray([1 - r["gap"] / base[r["seed"]] for r in rows if r["method"] == method])
+
+    nb = nbformat.read(repo_root / "solutions" / "04_facial_detection.ipynb", as_version=4)
+    text = " ".join(next(c.source for c in nb.cells if "### Discussion" in c.source).split())
+    m = re.search(r"Over 10 seeds .*? by (\d+) % ± (\d+) — on every seed, but by as little as (\d+) % on one — and "
+                  r"oversampling with the true labels by (\d+) % ± (\d+)\.", text)
+    assert m, "the discussion has no 10-seed sentence"
+    db, over = reductions("dbvae-product"), reductions("oversample")
+    assert (db > 0).all()
+    assert [int(v) for v in m.groups()] == [round(100 * db.mean()), round(100 * db.std(ddof=1)), round(100 * db.min()),
+                                           round(100 * over.mean()), round(100 * over.std(ddof=1))]
