@@ -243,10 +243,10 @@ def test_plain_data_round_trips_and_refuses_live_objects():
 
 def test_arrays_changed_in_place_in_the_kernel_are_changed_in_the_worker():
     from mitdl_util.grade import plaindata
-    from mitdl_util.grade.runner import _copy_back
+    from mitdl_util.grade.judge import copy_back
 
     numbers, words = np.zeros(3), np.array(["a", "b"])
-    _copy_back((numbers, words, 5), [plaindata.encode(np.ones(3)), plaindata.encode(np.array(["a", "b"])), None])
+    copy_back((numbers, words, 5), [plaindata.encode(np.ones(3)), plaindata.encode(np.array(["a", "b"])), None])
     assert numbers.tolist() == [1.0, 1.0, 1.0] and words.tolist() == ["a", "b"]
 
 

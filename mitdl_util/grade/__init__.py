@@ -2,9 +2,10 @@
 
 ``grade(paths, ...)`` is the typed function (tests call it); ``add_arguments``/``run`` are the thin CLI wrapper.
 Modules: `grader` (find submissions, snapshot the check code, a worker process per notebook), `runner` (one
-notebook in one worker: kernel, limits, retries), `sandbox` (bubblewrap, or none and why), `guard` and
-`kernel_side` (the code run inside the kernel before and after the student's cells), `score` (points and
-reasons), `report` (JSON, CSV gradebook, Markdown summary and charts), `gradescope` (the autograder bundle).
+notebook in one worker: kernel, limits, retries), `judge` and `plaindata` (checks that run in the worker, on
+plain data), `sandbox` (bubblewrap, or none and why), `guard` and `kernel_side` (the code run inside the kernel
+before and after the student's cells), `score` (points and reasons), `report` (JSON, CSV gradebook, Markdown
+summary and charts), `gradescope` (the autograder bundle).
 """
 
 from __future__ import annotations

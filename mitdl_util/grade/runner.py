@@ -1,4 +1,5 @@
-"""Grade ONE submission: run its cells in a fresh kernel, then grade every exercise in that kernel.
+"""Grade ONE submission: run its cells in a fresh kernel, then judge every exercise — in this worker where its
+answers cross as plain data (`judge`), else in the kernel (`kernel_side`).
 
 This runs in a worker process of its own (`grader.WORKER_BOOT`, which imports the kit from the snapshot), so
 nothing the notebook does can take the grader down. The kernel is started through nbclient with
@@ -42,7 +43,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 
 from ..checks.outcomes import ERROR
-from . import plaindata, sandbox
+from . import judge, plaindata, sandbox
 from .score import CellMap, CellProblem, ExerciseScore, cell_map, link_costs, missing_reason, score
 
 KERNEL_SIDE = "mitdl_util.grade.kernel_side"
@@ -416,7 +417,7 @@ class _Attempt:
         g, name = self.g, info["name"]
         if os.environ.get(JUDGE_VARIABLE, "").strip().lower() == "kernel":
             return False
-        exercise = worker_exercise(g.options.lab, name)
+        exercise = judge.worker_exercise(g.options.lab, name)
         if exercise is None:
             return False
         limit = g.options.cell_timeout
@@ -432,12 +433,12 @@ class _Attempt:
             return False  # the kernel-side path reports what went wrong
         g.merge_tampering(lines[0].get("tampering", []))
         if lines[0].get("missing"):
-            g.record(name, ERROR, missing_reason(list(lines[0]["missing"]), g.cells, g.problems))
+            g.record(name, ERROR, missing_reason(list(lines[0]["missing"]), g.cells, g.problems), judged="worker")
             return True
         values, functions = [], []
         for tree in lines[0]["values"]:
             if isinstance(tree, dict) and set(tree) == {"$f"}:
-                functions.append(_RemoteFunction(self, handle, str(tree["$f"]), time.monotonic() + limit))
+                functions.append(judge.RemoteFunction(self, handle, str(tree["$f"]), time.monotonic() + limit))
                 values.append(functions[-1])
             elif isinstance(tree, dict) and set(tree) == {"$o"}:
                 return False  # a live object (a model, a class): only the kernel can judge it
@@ -448,10 +449,10 @@ class _Attempt:
                     return False
         start = time.perf_counter()
         try:
-            result = _evaluate_quietly(exercise, values, g.options.seed)
-        except _Fallback:
+            result = judge.evaluate_quietly(exercise, values, g.options.seed)
+        except judge.Fallback:
             return False
-        except _KernelDiedInCall:
+        except judge.KernelDiedInCall:
             g.record(name, ERROR, f"the Python process ended while `{name}` was being checked (e.g. "
                                     "`os._exit`, a crash or running out of memory).")
             raise _KernelGone from None
@@ -461,138 +462,6 @@ class _Attempt:
             raise _KernelGone from None
         g.record(name, str(result.status), str(result.message), time.perf_counter() - start, judged="worker")
         return True
-
-
-class _Fallback(BaseException):
-    """An argument or result cannot cross as plain data: judge this exercise in the kernel instead."""
-
-
-class _KernelDiedInCall(BaseException):
-    """The kernel died while the student's function ran."""
-
-
-class _RemoteFunction:
-    """Stands for the student's function in the worker: each call runs it in the kernel on plain data."""
-
-    def __init__(self, attempt: _Attempt, handle: str, dotted: str, deadline: float):
-        self.attempt, self.handle, self.dotted, self.deadline = attempt, handle, dotted, deadline
-        self.__name__ = dotted.split(".")[-1]
-        self.unresponsive = False
-
-    def __call__(self, *args, **kwargs):
-        limit = self.attempt.g.options.cell_timeout
-        left = self.deadline - time.monotonic()
-        if self.unresponsive or left <= 0:
-            raise _time_limit(limit)
-        try:
-            blob = json.dumps(plaindata.encode((args, kwargs)))
-        except plaindata.CannotCross:
-            raise _Fallback from None
-        try:
-            _, lines = self.attempt._call(f"{self.handle}.emit_call({self.dotted!r}, {blob!r}, '__NONCE__');",
-                                          max(1.0, left))
-        except CellTimeoutError:
-            self.unresponsive = not self.attempt._responsive()
-            raise _time_limit(limit) from None
-        except DeadKernelError:
-            raise _KernelDiedInCall from None
-        if len(lines) != 1:
-            raise RuntimeError("its result could not be read back (did it print or change the kernel's output?)")
-        reply = lines[0]
-        if "raised" in reply:
-            ename, message, where = (list(reply["raised"]) + ["", "", ""])[:3]
-            raise _student_exception(str(ename), str(message), str(where))
-        tree = reply.get("result")
-        if isinstance(tree, dict) and set(tree) == {"$o"}:
-            raise _Fallback  # it returned a live object (e.g. a Keras model): only the kernel can judge it
-        try:
-            result = plaindata.decode(tree)
-        except (ValueError, TypeError, KeyError, RecursionError):
-            raise _Fallback from None
-        _copy_back(args, reply.get("after") or [])
-        return result
-
-
-def _time_limit(seconds: float) -> BaseException:
-    from ..checks import outcomes
-
-    limit = getattr(outcomes, "TimeLimitExceeded", None)
-    return limit(seconds) if limit is not None else TimeoutError(f"it ran longer than {seconds:g} s")
-
-
-_BUILTIN_EXCEPTIONS = {"NotImplementedError": NotImplementedError, "RecursionError": RecursionError}
-
-
-def _student_exception(ename: str, message: str, where: str) -> Exception:
-    """What the student's function raised in the kernel, as an exception of the same name here (an Exception, so
-    that nothing the student raises can stop the worker), carrying where it was raised."""
-    cls = _BUILTIN_EXCEPTIONS.get(ename) or type(ename if ename.isidentifier() else "Exception", (Exception,), {})
-    exc = cls(message)
-    exc.mitdl_where = where
-    return exc
-
-
-def _copy_back(args: tuple, after: list) -> None:
-    """Arrays the student's function changed in place in the kernel are changed here too (the checks look)."""
-    import numpy as np
-
-    for arg, tree in zip(args, after, strict=False):
-        if tree is None or not isinstance(arg, np.ndarray):
-            continue
-        try:
-            new = plaindata.decode(tree)
-        except (ValueError, TypeError, KeyError):
-            continue
-        if not isinstance(new, np.ndarray) or new.shape != arg.shape or new.dtype != arg.dtype:
-            continue  # not changed in place (a changed shape or dtype is a new array, not a change in place)
-        same = np.array_equal(new, arg, equal_nan=new.dtype.kind in "fc")  # isnan exists for floats only
-        if not same and arg.flags.writeable:
-            np.copyto(arg, new)
-
-
-def worker_exercise(lab: str, name: str):
-    """The exercise, imported in the worker, if it can be judged here: a plain FunctionExercise (not of a model)
-    or AnswerExercise. Exercises with their own machinery (e.g. counting the lines a function runs) stay in the
-    kernel."""
-    import importlib
-
-    from ..checks import engine
-
-    exercise = getattr(importlib.import_module(f"mitdl_util.checks.{lab}"), name, None)
-    if type(exercise) is engine.AnswerExercise:
-        return exercise
-    if type(exercise) is engine.FunctionExercise and exercise.output != "model":
-        return exercise
-    return None
-
-
-def _evaluate_quietly(exercise, values: list, seed: int):
-    """`exercise.evaluate(*values)` with the grade-time seed, printing nothing; `student_frame` reads where the
-    student's code raised from the kernel's report."""
-    import contextlib
-    import io
-
-    from ..checks import diagnostics, engine
-
-    if not getattr(diagnostics.student_frame, "mitdl_remote", False):
-        local = diagnostics.student_frame
-
-        def student_frame(exc):
-            return getattr(exc, "mitdl_where", None) or local(exc)
-
-        student_frame.mitdl_remote = True
-        diagnostics.student_frame = student_frame
-    saved = os.environ.get(engine.SEED_VARIABLE)
-    os.environ[engine.SEED_VARIABLE] = str(seed)
-    sink = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            return exercise.evaluate(*values)
-    finally:
-        if saved is None:
-            os.environ.pop(engine.SEED_VARIABLE, None)
-        else:
-            os.environ[engine.SEED_VARIABLE] = saved
 
 
 class SubmissionGrading:
