@@ -80,6 +80,13 @@ def test_outside_split_has_no_leak_and_counts_its_groups(varied):
     assert set(data.groups_train[~faces_tr]) == {""}
     for x in (data.x_train, data.x_test, data.x_outside):
         assert x.dtype == np.float32 and x.shape[1:] == (64, 64, 3) and 0.0 <= x.min() and x.max() <= 1.0
+    # with varied crops, the held-out photos also come at the standard crop: same order, only the faces differ
+    if varied:
+        assert data.x_test_standard.shape == data.x_test.shape
+        assert np.array_equal(data.x_test_standard[~faces_te], data.x_test[~faces_te])
+        assert not np.allclose(data.x_test_standard[faces_te], data.x_test[faces_te])
+    else:
+        assert data.x_test_standard is None
     # seeded: the same seed gives the same split
     again = outside.load_outside_split(3, train_faces=200, hard_nonfaces_share=0.25, varied=varied, verbose=False)
     assert np.array_equal(again.files_train, data.files_train) and np.array_equal(again.x_test, data.x_test)

@@ -72,6 +72,8 @@ class OutsideSplit:
     sources_test: np.ndarray
     sources_outside: np.ndarray
     recipe: dict = field(default_factory=dict)
+    x_test_standard: np.ndarray | None = None
+    """With ``varied``: the held-out images again, faces at the kit's standard crop (same order and labels)."""
 
     def __repr__(self) -> str:
         def part(y):
@@ -238,7 +240,8 @@ def load_outside_split(seed: int = 0, *, train_faces: int | None = None, hard_no
     else:
         x_tr_f, x_te_f = images[train], images[test]
     x_tr_f = _grey(x_tr_f, rng.random(n_tr) < max(GREY_SHARE, n_lfw_tr / max(n_tr, 1)))
-    x_te_f = _grey(x_te_f, rng.random(n_te) < max(GREY_SHARE, n_lfw_te / max(n_te, 1)))
+    grey_te = rng.random(n_te) < max(GREY_SHARE, n_lfw_te / max(n_te, 1))
+    x_te_f, x_te_standard = _grey(x_te_f, grey_te), _grey(images[test], grey_te)
 
     def assemble(xf, xnf, idx, nf_sources, nf_files):
         x = np.concatenate([xf, xnf]).astype(np.float32)
@@ -247,17 +250,23 @@ def load_outside_split(seed: int = 0, *, train_faces: int | None = None, hard_no
         f = np.concatenate([attrs["file"][idx], nf_files]).astype(str)
         s = np.concatenate([attrs["source"][idx], nf_sources]).astype(str)
         order = rng.permutation(len(x))
+        orders.append(order)
         return x[order], y[order], g[order], f[order], s[order]
+
+    orders: list[np.ndarray] = []
 
     xtr, ytr, gtr, ftr, str_ = assemble(x_tr_f, nf_tr, train, src_nf_tr, file_nf_tr)
     xte, yte, gte, fte, ste = assemble(x_te_f, nf_te, test, src_nf_te, file_nf_te)
     xo, yo, go, fo, so = assemble(images[outside], nf_out, outside, np.asarray(["outside_photo"] * n_out),
                                   np.asarray(["outside_photo"] * n_out))
+    standard = np.concatenate([x_te_standard, nf_te]).astype(np.float32)[orders[1]] if varied else None
     data = OutsideSplit(xtr, ytr, xte, yte, xo, yo, gtr, gte, go, ftr, fte, fo, str_, ste, so,
                         recipe={"seed": seed, "train_sources": list(TRAIN_SOURCES),
                                 "outside_sources": list(OUTSIDE_SOURCES), "train_faces": n_tr,
-                                "hard_nonfaces_share": hard_nonfaces_share, "varied_crops": list(CROP_SIDES if varied is True else varied or ()),
-                                "test_fraction": test_fraction})
+                                "hard_nonfaces_share": hard_nonfaces_share,
+                                "varied_crops": list(CROP_SIDES if varied is True else varied or ()),
+                                "test_fraction": test_fraction},
+                        x_test_standard=standard)
     if verbose:
         notice(f"outside split from faces-ccby · train {n_tr} FairFace faces · held-out {n_te} FairFace faces · "
                f"outside {n_out} London Set faces · each with as many non-faces · seed {seed}")
@@ -294,9 +303,12 @@ def compare_table(held_out: dict, outside_: dict) -> str:
 
 def held_out_and_outside(model, split: OutsideSplit) -> dict[str, dict]:
     """{"held-out": ..., "outside": ...}: :func:`recall_by_group` of a face classifier (a logit > 0 is "face") on
-    the split's held-out and outside test sets."""
+    the split's held-out and outside test sets, and "held-out, standard crop" where the split has it."""
     from ..facelab import predict_faces
 
-    return {"held-out": recall_by_group(predict_faces(model, split.x_test), split.y_test, split.groups_test),
-            "outside": recall_by_group(predict_faces(model, split.x_outside), split.y_outside,
-                                       split.groups_outside)}
+    out = {"held-out": recall_by_group(predict_faces(model, split.x_test), split.y_test, split.groups_test),
+           "outside": recall_by_group(predict_faces(model, split.x_outside), split.y_outside, split.groups_outside)}
+    if split.x_test_standard is not None:
+        out["held-out, standard crop"] = recall_by_group(predict_faces(model, split.x_test_standard), split.y_test,
+                                                         split.groups_test)
+    return out
