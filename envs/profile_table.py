@@ -21,12 +21,12 @@ def rows(path: Path) -> dict[str, list]:
     table: dict[str, list] = defaultdict(lambda: [0, 0, 0.0])
     for case in ET.parse(path).getroot().iter("testcase"):
         where, name = case.get("classname", ""), case.get("name", "")
-        if ".ipynb" in where or ".ipynb" in name:
-            key = "solution " + re.search(r"(\d\d_\w+)\.ipynb", where + name)[1]
-        elif match := re.search(r"untouched_lab_reports_not_attempted\[(\d\d_\w+)\.ipynb\]", name):
-            key = "lab " + match[1]
+        if match := re.search(r"untouched_lab_reports_not_attempted\[(\d\d_\w+)\.ipynb\]", name):
+            key = "lab " + match[1] + " (untouched)"
         elif match := re.search(r"without_the_shared_faces\[(\d\d_\w+)\.ipynb\]", name):
             key = "solution " + match[1] + " without faces-ccby"
+        elif match := re.search(r"solutions[./](\d\d_\w+)\.ipynb", where + " " + name):
+            key = "solution " + match[1]
         else:
             key = "other tests"
         failed = case.find("failure") is not None or case.find("error") is not None
