@@ -34,6 +34,7 @@ from pathlib import Path
 import nbformat
 
 from .errors import MitdlError
+from .notebook import SETUP_TAG, as_python, bound_names, setup_cells
 
 try:
     import tomllib
@@ -44,7 +45,6 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 SOLUTION_SUFFIX = "# SOLUTION"
 TODO_PREFIX = "# TODO"
-SETUP_TAG = "setup"
 PACKAGE = "mitdl_util"
 NOTEBOOK_NAME = re.compile(r"^(?P<number>\d{2})_[A-Za-z0-9_]+$")
 # Anything that looks like a marker but is not spelled exactly like one is an error, so a typo never leaks an answer.
@@ -171,59 +171,21 @@ def _enclosing_def(lines: list[str], indent: str) -> str | None:
     return None
 
 
-def _target_names(target: ast.expr) -> list[str]:
-    """Plain names bound by an assignment target (names, tuples/lists of names, starred names)."""
-    if isinstance(target, ast.Name):
-        return [target.id]
-    if isinstance(target, ast.Starred):
-        return _target_names(target.value)
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return [name for element in target.elts for name in _target_names(element)]
-    return []  # attributes and subscripts bind no new name
-
-
-def _bound_names(body: list[ast.stmt]) -> list[str]:
-    """Names that statements bind in their own scope, looking into if/for/while/with/try but not into defs."""
-    names: list[str] = []
-    for statement in body:
-        if isinstance(statement, ast.Assign):
-            for target in statement.targets:
-                names += _target_names(target)
-        elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
-            names += _target_names(statement.target)
-        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.append(statement.name)
-        else:
-            for attribute in ("body", "orelse", "finalbody"):
-                names += _bound_names(getattr(statement, attribute, []))
-            for handler in getattr(statement, "handlers", []):
-                names += _bound_names(handler.body)
-    return list(dict.fromkeys(names))
-
-
-def _as_python(source: str) -> str:
-    """``source`` with IPython magics and shell lines (``%``, ``!``) replaced by ``pass``, keeping line numbers."""
-    return "\n".join(
-        f"{_indent_of(line)}pass" if line.lstrip().startswith(("%", "!")) else line
-        for line in source.split("\n")
-    )
-
-
 def _block_stub(before: list[str], block: list[str], indent: str, where: str, begin_line: int) -> list[str]:
     """The lines that replace one solution block: a raise inside a def, else ``name = None  # TODO`` lines."""
     if indent:
         function = _enclosing_def(before, indent)
         if function is not None:
             return [f'{indent}raise NotImplementedError("TODO: {function}")']
-    code = textwrap.dedent(_as_python("\n".join(block)))
+    code = textwrap.dedent(as_python("\n".join(block)))
     try:
-        tree = ast.parse(code)
+        ast.parse(code)
     except SyntaxError as exc:
         raise BuildError(
             f"{where}, line {begin_line}: the solution block does not parse on its own ({exc.msg}), so the build "
             "cannot tell which names it defines; put whole statements between the markers"
         ) from None
-    names = _bound_names(tree.body)
+    names = bound_names(code, assigned_only=True)
     if not names:
         return [f"{indent}pass  # TODO"]
     return [f"{indent}{name} = None  # TODO" for name in names]
@@ -354,7 +316,7 @@ def check_code_parses(nb: nbformat.NotebookNode, ctx: Context) -> None:
         if cell.cell_type != "code" or cell.source.lstrip().startswith("%%"):
             continue  # a cell magic's body need not be Python
         try:
-            ast.parse(_as_python(cell.source))
+            ast.parse(as_python(cell.source))
         except SyntaxError as exc:
             raise BuildError(
                 f"{ctx.where(index)}, line {exc.lineno}: the {ctx.kind}'s code does not parse ({exc.msg}); "
@@ -394,11 +356,7 @@ def set_badge(nb: nbformat.NotebookNode, ctx: Context) -> None:
 
 def set_install_url(nb: nbformat.NotebookNode, ctx: Context) -> None:
     """Make the set-up cell(s) install the helper package from the configured repository and ref."""
-    setup = [
-        (index, cell)
-        for index, cell in enumerate(nb.cells)
-        if cell.cell_type == "code" and SETUP_TAG in cell.metadata.get("tags", [])
-    ]
+    setup = setup_cells(nb.cells)
     if not setup:
         raise BuildError(
             f"{ctx.display}: no set-up cell; tag the code cell that installs the helper package with "

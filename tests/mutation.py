@@ -30,6 +30,8 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
+from mitdl_util import notebook
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20261201  # the check's MITDL_CHECK_SEED while mutants are judged (tests/test_check_seeds.py varies it)
 CALL_SECONDS = 10  # a mutant that runs longer (an endless loop) is rejected as too slow
@@ -92,38 +94,15 @@ def _remember(source: str, exercise: str) -> str:
     return filename
 
 
-def _code_cells(path: Path) -> list[ast.Module]:
-    trees = []
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            trees.append(ast.parse(source))
-        except SyntaxError:
-            continue
-    return trees
-
-
 def _free_names(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def _check_calls(trees) -> dict[str, list[ast.expr]]:
-    """exercise name -> the argument expressions of its `q.<name>.check(...)` call in the notebook."""
-    calls = {}
-    for tree in trees:
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check"
-                    and isinstance(node.func.value, ast.Attribute) and isinstance(node.func.value.value, ast.Name)
-                    and node.func.value.value.id == "q"):
-                calls[node.func.value.attr] = node.args
-    return calls
-
-
 def answers(lab: str) -> dict[str, Answer]:
     """The answers of a lab's solution notebook that mutation testing can take apart, by exercise name."""
-    trees = _code_cells(notebook_of(lab))
+    sources = [source for _, source in notebook.code_cells(nbformat.read(notebook_of(lab), as_version=4).cells)]
+    trees = notebook.parse_cells(sources)
+    check_args = {name: call.args for name, call in notebook.check_calls(sources, lab).items()}
     imports, defs, assigns = {}, {}, {}
     for tree in trees:
         for stmt in tree.body:
@@ -157,8 +136,8 @@ def answers(lab: str) -> dict[str, Answer]:
         return scope
 
     found = {}
-    checked = {args[0].id for args in _check_calls(trees).values() if len(args) == 1 and isinstance(args[0], ast.Name)}
-    for name, args in _check_calls(trees).items():
+    checked = {args[0].id for args in check_args.values() if len(args) == 1 and isinstance(args[0], ast.Name)}
+    for name, args in check_args.items():
         if len(args) != 1 or not isinstance(args[0], ast.Name):
             continue
         variable = args[0].id

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import mitdl_util
+from mitdl_util import notebook
 from mitdl_util.build import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,9 +26,9 @@ def _cells(path: Path) -> list[dict]:
 
 
 def _setup_source(path: Path) -> str:
-    cells = [c for c in _cells(path) if "setup" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, f"{path.name} needs exactly one cell tagged 'setup'"
-    return "".join(cells[0]["source"])
+    cells = notebook.setup_cells(_cells(path))
+    assert len(cells) == 1, f"{path.name} needs exactly one cell tagged '{notebook.SETUP_TAG}'"
+    return notebook.cell_source(cells[0][1])
 
 
 def _run_setup(path: Path, monkeypatch, on_colab: bool, returncode: int = 0) -> list[list[str]]:

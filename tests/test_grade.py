@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from mitdl_util import notebook
 from mitdl_util.cli import main as cli_main
 from mitdl_util.errors import MitdlError
 from mitdl_util.grade import grade, guard, kernel_side
 from mitdl_util.grade.grader import exercise_list, find_submissions, snapshot_sources
 from mitdl_util.grade.report import gradebook_columns, report_filename, summary_markdown, write_all
-from mitdl_util.grade.score import CellProblem, bound_names, cell_map, missing_reason
+from mitdl_util.grade.score import CellProblem, cell_map, missing_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "01_images_as_numbers.ipynb"
@@ -301,16 +302,8 @@ def test_answers_come_from_answers_then_the_solution_then_params(monkeypatch, tm
 
 
 def _check_calls(path: Path) -> dict[str, list[str]]:
-    calls = {}
-    for cell in _load(path)["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        for node in ast.walk(ast.parse("".join(cell["source"]))):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check"
-                    and isinstance(node.func.value, ast.Attribute)
-                    and isinstance(node.func.value.value, ast.Name) and node.func.value.value.id == "q"):
-                calls[node.func.value.attr] = [a.id if isinstance(a, ast.Name) else ast.unparse(a) for a in node.args]
-    return calls
+    calls = notebook.check_calls([source for _, source in notebook.code_cells(_load(path)["cells"])])
+    return {name: [ast.unparse(arg) for arg in call.args] for name, call in calls.items()}
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.name)
@@ -336,10 +329,10 @@ def test_grader_finds_the_same_answers_the_solution_checks(path):
 def test_bound_names_per_cell():
     source = "import numpy as np\nfrom a import b as c\nx, (y, z) = 1, (2, 3)\nfor i in range(2):\n    w = i\n" \
              "def f(img):\n    local = 1\nclass K:\n    attr = 2\nn += 1\n"
-    assert bound_names(source) == {"np", "c", "x", "y", "z", "i", "w", "f", "K", "n"}
-    assert bound_names("def to_grayscale(img):\n    return (1 +\n") == {"to_grayscale"}
-    assert bound_names("height, width = img.shape[:2\n") == {"height", "width"}
-    assert "x" in bound_names("%matplotlib inline\nx = 1\n")
+    assert set(cell_map([(0, source)]).bound[0]) == {"np", "c", "x", "y", "z", "i", "w", "f", "K", "n"}
+    assert cell_map([(0, "def to_grayscale(img):\n    return (1 +\n")]).bound[0] == {"to_grayscale"}
+    assert cell_map([(0, "height, width = img.shape[:2\n")]).bound[0] == {"height", "width"}
+    assert "x" in cell_map([(0, "%matplotlib inline\nx = 1\n")]).bound[0]
 
 
 def test_missing_answers_name_the_cell_and_the_reason():

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from mitdl_util import notebook
 from mitdl_util.todo import NEXT_STEP
 from tests.notebook_runner import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 LABS = sorted((ROOT / "labs").glob("*.ipynb"))
-CHECK_CALL = re.compile(r"\bq\.\w+\.check\(")
 
 
 @pytest.mark.parametrize("path", SOLUTIONS + LABS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -81,7 +81,7 @@ def test_fast_mode_never_asks_for_more_than_full_mode(path):
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
 def test_untouched_lab_reports_not_attempted(path):
     runs = run_notebook(path, env={"MITDL_STRICT_CHECKS": "0", "MITDL_FAST": "1"})
-    check_runs = [r for r in runs if CHECK_CALL.search(r.source)]
+    check_runs = [r for r in runs if notebook.check_calls([r.source])]
     assert check_runs, f"{path.name} has no check cells"
     first_check = check_runs[0].index
     for run in runs:

@@ -10,7 +10,6 @@ Every file under a folder given is accounted for: graded, or listed in `GradeRun
 
 from __future__ import annotations
 
-import ast
 import concurrent.futures
 import hashlib
 import importlib
@@ -28,8 +27,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import notebook
 from ..checks.outcomes import ERROR
 from ..errors import MitdlError
+from ..notebook import answer_names
 from . import sandbox
 from .runner import GRADING_SLACK, MAX_ATTEMPTS, PROBE_SECONDS, RESULT_PREFIX, Options
 
@@ -250,42 +251,15 @@ def solution_answers(lab: str, solutions_dir: Path) -> dict[str, tuple[str, ...]
         except (OSError, ValueError):
             continue
         if nb.get("metadata", {}).get("mitdl", {}).get("lab") == lab:
-            sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-                       for c in nb.get("cells", []) if c.get("cell_type") == "code"]
-            return check_calls(sources, lab)
+            return check_calls([source for _, source in notebook.code_cells(nb.get("cells", []))], lab)
     return {}
 
 
 def check_calls(sources: list[str], lab: str) -> dict[str, tuple[str, ...]]:
-    """`q.name.check(a, b)` -> {"name": ("a", "b")}, where `q` is what `mitdl_util.checks.<lab>` was imported as."""
-    trees = []
-    for source in sources:
-        try:
-            trees.append(ast.parse(source))
-        except SyntaxError:
-            continue
-    aliases = {alias.asname or alias.name for tree in trees for node in ast.walk(tree)
-               if isinstance(node, ast.ImportFrom) and node.module == "mitdl_util.checks"
-               for alias in node.names if alias.name == lab} or {"q"}
-    calls = {}
-    for tree in trees:
-        for node in ast.walk(tree):
-            func = node.func if isinstance(node, ast.Call) else None
-            if (isinstance(func, ast.Attribute) and func.attr == "check" and isinstance(func.value, ast.Attribute)
-                    and isinstance(func.value.value, ast.Name) and func.value.value.id in aliases
-                    and not node.keywords and all(_dotted(a) for a in node.args)):
-                calls[func.value.attr] = tuple(_dotted(a) for a in node.args)
-    return calls
-
-
-def _dotted(node: ast.expr) -> str | None:
-    """`x` or `faces.x_test` (a name and attributes), else None."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
+    """`q.name.check(a, b)` -> {"name": ("a", "b")}, where `q` is what `mitdl_util.checks.<lab>` was imported as;
+    calls that pass anything but names (`x` or `data.x`) are skipped."""
+    found = {name: answer_names(call) for name, call in notebook.check_calls(sources, lab).items()}
+    return {name: names for name, names in found.items() if names}
 
 
 # ---------------------------------------------------------------- running

@@ -6,14 +6,10 @@ is missing can say why: the cell that defines it raised, timed out, killed the k
 
 from __future__ import annotations
 
-import ast
-import re
 from dataclasses import asdict, dataclass, field
 
 from ..checks.outcomes import ERROR, PASSED, STATUSES
-
-_ASSIGNED = re.compile(r"^(?:def|class)\s+(\w+)|^([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*(?:=(?!=)|\+=|-=)",
-                       re.MULTILINE)
+from ..notebook import bound_names
 
 
 @dataclass
@@ -50,50 +46,8 @@ class CellMap:
         return [index for index, names in sorted(self.bound.items()) if name in names]
 
 
-def bound_names(source: str) -> set[str]:
-    """Names a cell binds at top level (assignments, defs, classes, imports, loop targets); regex if it won't parse."""
-    try:
-        tree = ast.parse(_python(source))
-    except SyntaxError:
-        names = set()
-        for match in _ASSIGNED.finditer(source):
-            if match.group(1):
-                names.add(match.group(1))
-            else:
-                names.update(part.strip() for part in match.group(2).split(","))
-        return names
-    names: set[str] = set()
-    stack = list(tree.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-            continue  # names inside a body are local to it
-        if isinstance(node, ast.Lambda):
-            continue
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        stack.extend(ast.iter_child_nodes(node))
-    return names
-
-
-def _python(source: str) -> str:
-    """The cell as IPython would run it (magics and shell escapes become Python)."""
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-    except ImportError:
-        return source
-    try:
-        return TransformerManager().transform_cell(source)
-    except Exception:  # noqa: BLE001 - fall back to the raw text
-        return source
-
-
 def cell_map(cells: list[tuple[int, str]]) -> CellMap:
-    return CellMap({index: bound_names(source) for index, source in cells})
+    return CellMap({index: set(bound_names(source)) for index, source in cells})
 
 
 def missing_reason(names: list[str], cells: CellMap, problems: dict[int, CellProblem]) -> str:
