@@ -31,6 +31,20 @@ def code_cells(cells) -> list[tuple[int, str]]:
     return [(index, cell_source(cell)) for index, cell in enumerate(cells) if cell.get("cell_type") == "code"]
 
 
+def code_cell_numbers(cells) -> dict[int, int]:
+    """Position in the notebook (from 0) -> the cell's number among the code cells (from 1, markdown not counted):
+    how grade reports name a cell (see grade.score.CELL_NUMBERING)."""
+    positions = [index for index, cell in enumerate(cells) if cell.get("cell_type") == "code"]
+    return {position: number for number, position in enumerate(positions, start=1)}
+
+
+def first_line(source: str, limit: int = 60) -> str:
+    """The cell's first line that is not blank or a comment (shortened), to find the cell by eye."""
+    lines = [line.strip() for line in source.split("\n") if line.strip() and not line.strip().startswith("#")]
+    text = lines[0] if lines else source.strip().split("\n")[0] if source.strip() else ""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def setup_cells(cells) -> list[tuple[int, object]]:
     """(position, cell) of the code cells tagged ``setup``."""
     return [(index, cell) for index, cell in enumerate(cells)

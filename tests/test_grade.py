@@ -198,7 +198,7 @@ def test_reports_gradebook_and_summary(hostile, tmp_path):
     assert {p.name for p in written} >= {"solution.json", "gradebook.csv", "summary.md"}
     data = json.loads((tmp_path / "solution.json").read_text(encoding="utf-8"))
     assert data["lab"] == "lab01" and data["seed"] == 1234 and data["score"] == 9
-    assert set(data["exercises"][0]) == {"exercise", "status", "message", "points", "max_points", "time", "judged"}
+    assert set(data["exercises"][0]) == {"exercise", "status", "message", "points", "max_points", "time_s", "judged"}
     assert {row["judged"] for row in data["exercises"]} == {"worker"}  # lab01's answers are all plain data
     rows = list(csv.DictReader((tmp_path / "gradebook.csv").open(encoding="utf-8")))
     assert [r["submission"] for r in rows] == sorted(r["submission"] for r in rows)
@@ -376,7 +376,7 @@ def _fresh_lab01(sources):
 def test_report_names_and_gradebook_columns():
     from mitdl_util.grade.grader import GradeRun, Report
 
-    row = {"exercise": "lab01.crop", "status": "passed", "message": "", "points": 1.0, "max_points": 1.0, "time": 0}
+    row = {"exercise": "lab01.crop", "status": "passed", "message": "", "points": 1.0, "max_points": 1.0, "time_s": 0}
     report = Report("alice/01_images_as_numbers.ipynb", "x", "lab01", "lab", 1, 1, [row])
     assert report_filename(report) == "alice__01_images_as_numbers.json"
     assert gradebook_columns([report])[-1] == "lab01.crop"

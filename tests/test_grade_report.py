@@ -27,7 +27,7 @@ LAB = ROOT / "labs" / "01_images_as_numbers.ipynb"
 
 def _row(name: str, status: str, message: str = "") -> dict:
     return {"exercise": f"lab01.{name}", "status": status, "message": message,
-            "points": 1.0 if status == "passed" else 0.0, "max_points": 1.0, "time": 0.0}
+            "points": 1.0 if status == "passed" else 0.0, "max_points": 1.0, "time_s": 0.0}
 
 
 def _report(submission: str, statuses: dict[str, tuple[str, str]]) -> Report:
@@ -86,6 +86,34 @@ def test_a_submitted_solution_notebook_is_named_in_the_summary_and_the_gradebook
     write_all(run, tmp_path, folder_outputs=True)
     rows = (tmp_path / "gradebook.csv").read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("submission,lab,kind,") and rows[-1].startswith("copied.ipynb,lab01,solution,")
+
+
+def test_cells_are_numbered_as_code_cells_and_quoted_by_their_first_line(tmp_path):
+    """An instructor finds the cell in JupyterLab: the Nth code cell (markdown not counted), and its first line."""
+    from mitdl_util.grade.score import CELL_NUMBERING, missing_reason
+
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"mitdl": {"lab": "lab01", "kind": "lab"}}, "cells": [
+        {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": "# Lab 1"},
+        {"cell_type": "code", "id": "c1", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": "import numpy as np"},
+        {"cell_type": "markdown", "id": "m2", "metadata": {}, "source": "Now crop."},
+        {"cell_type": "code", "id": "c2", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": "# crop the image\ndef crop(img):\n    return img[1:]"},
+    ]}
+    path = tmp_path / "s.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    grading = SubmissionGrading(path, Options(lab="lab01", seed=1), {})
+    grading.problem(3, "error", "NameError: x")
+    problem = grading.problems[3]
+    assert (problem.cell, problem.starts) == (2, "def crop(img):")
+    assert "cell 2, which defines it, raised NameError" in missing_reason(["crop"], grading.cells, grading.problems)
+    grading.problems.clear()
+    assert "cell 2 should define it" in missing_reason(["crop"], grading.cells, grading.problems)
+    report = _report("s.ipynb", {"crop": ("error", "`crop` is not defined")})
+    report.cells = [vars(problem)]
+    summary = summary_markdown(GradeRun([report], seed=1, seconds=1.0, jobs=1))
+    assert "- s.ipynb: cell 2 (`def crop(img):`) error (demo cell, no points)" in summary
+    assert f"Numbering: {CELL_NUMBERING}." in summary and report.as_dict()["cell_numbering"] == CELL_NUMBERING
 
 
 def test_failed_cells_name_the_exercise_they_cost_or_say_they_cost_nothing():
@@ -185,8 +213,9 @@ def test_a_notebook_that_rewrites_kit_files_is_blamed_not_the_next(tmp_path):
     culprit.check_kit_files(3)
     assert culprit.tampering == []
     kit.write_text("X = 2  # rewritten by a notebook\n", encoding="utf-8")
-    culprit.check_kit_files(4)
-    assert culprit.tampering == [f"cell 5 rewrote files of the kit on disk ({kit})"]
+    position = sorted(culprit.numbers)[2]  # the third code cell
+    culprit.check_kit_files(position)
+    assert culprit.tampering == [f"cell 3 rewrote files of the kit on disk ({kit})"]
     innocent = SubmissionGrading(LAB, options, sources)  # graded next, with the file still rewritten
     innocent.check_kit_files(0)
     assert innocent.tampering == []

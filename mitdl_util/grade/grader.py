@@ -33,6 +33,7 @@ from ..errors import MitdlError
 from ..notebook import answer_names
 from . import sandbox
 from .runner import GRADING_SLACK, MAX_ATTEMPTS, PROBE_SECONDS, RESULT_PREFIX, Options
+from .score import CELL_NUMBERING
 
 LAB_NAME = re.compile(r"^lab\d{2}$")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -77,7 +78,8 @@ class Report:
         return {
             "submission": self.submission, "notebook": self.notebook, "lab": self.lab, "kind": self.kind,
             "score": self.score, "max_score": self.max_score, "tampered": self.tampered,
-            "tampering": self.tampering, "exercises": self.exercises, "cells": self.cells, "seed": self.seed,
+            "tampering": self.tampering, "exercises": self.exercises, "cell_numbering": CELL_NUMBERING,
+            "cells": self.cells, "seed": self.seed,
             "seconds": self.seconds, "kernels": self.kernels, "leftover_processes": self.leftovers,
             "error": self.error,
             "grader": f"mitdl_util {__version__}",
@@ -449,7 +451,7 @@ def build_report(sub: Submission, outcome: dict, exercises: list[dict], seed: in
     for info in exercises:
         row = graded.get(info["id"]) or {
             "exercise": info["id"], "status": ERROR, "message": f"not graded: {error or 'no result'}",
-            "points": 0.0, "max_points": float(info["points"]), "time": 0.0}
+            "points": 0.0, "max_points": float(info["points"]), "time_s": 0.0}
         rows.append(row)
     return Report(
         submission=sub.name, notebook=str(sub.path), lab=sub.lab, kind=sub.kind,

@@ -35,6 +35,7 @@ from .grader import (
     preload_for,
     snapshot_sources,
 )
+from .score import CELL_NUMBERING
 
 ROOT_VARIABLE = "MITDL_AUTOGRADER_ROOT"
 DEV_ONLY = {"jupyterlab", "nbval", "pytest", "pytest-timeout", "pytest-xdist", "playwright", "hypothesis", "ruff",
@@ -198,8 +199,11 @@ def gradescope_results(report, exercises: list[dict], notes: list[str]) -> dict:
         if report.tampering:
             output.append("Flagged for the course staff (the score above is what the real checks gave): "
                           + "; ".join(report.tampering[:5]))
+        if report.cells:
+            output.append(f"Cells that did not run cleanly ({CELL_NUMBERING}):")
         for cell in report.cells[:10]:
-            output.append(f"cell {cell['cell']}: {cell['status']} — {cell['message']}")
+            starts = f" (`{cell['starts']}`)" if cell.get("starts") else ""
+            output.append(f"cell {cell['cell']}{starts}: {cell['status']} — {cell['message']}")
     return {"score": round(sum(t["score"] for t in tests), 4), "output": "\n".join(o for o in output if o),
             "tests": tests, "visibility": "visible", "stdout_visibility": "hidden"}
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..checks.outcomes import ERROR, INCORRECT, NOT_ATTEMPTED, PASSED
 from .grader import GradeRun, Report
+from .score import CELL_NUMBERING
 
 RESERVED = {"gradebook", "summary"}  # names of the folder-wide files
 
@@ -171,11 +172,17 @@ def summary_markdown(run: GradeRun, charts: dict[str, str] | None = None) -> str
         lines += [f"- {s.name}: {s.reason}" for s in run.skipped]
     troubled = [r for r in reports if r.cells and not r.error]
     if troubled:
-        lines += ["", "## Cells that failed", ""]
+        lines += ["", "## Cells that failed", "", f"Numbering: {CELL_NUMBERING}.", ""]
         for r in troubled:
-            shown = "; ".join(f"cell {c['cell']} {c['status']} ({_costs(c)})" for c in r.cells[:4])
+            shown = "; ".join(f"{_cell_name(c)} {c['status']} ({_costs(c)})" for c in r.cells[:4])
             lines.append(f"- {r.submission}: {shown}" + (" …" if len(r.cells) > 4 else ""))
     return "\n".join(lines) + "\n"
+
+
+def _cell_name(cell: dict) -> str:
+    """How the summary names a failed cell: its number and, where known, its first line of code."""
+    starts = _cell_text(cell.get("starts", ""), 60).replace("`", "'")
+    return f"cell {cell['cell']} (`{starts}`)" if starts else f"cell {cell['cell']}"
 
 
 def _costs(cell: dict) -> str:

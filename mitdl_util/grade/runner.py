@@ -42,6 +42,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 
+from .. import notebook
 from ..checks.outcomes import ERROR
 from . import judge, plaindata, sandbox
 from .score import CellMap, CellProblem, ExerciseScore, cell_map, link_costs, missing_reason, score
@@ -474,7 +475,8 @@ class SubmissionGrading:
         nb = nbformat.read(path, as_version=4)
         self.code_cells = [(i, c.source) for i, c in enumerate(nb.cells)
                            if c.cell_type == "code" and isinstance(c.source, str) and c.source.strip()]
-        self.cells: CellMap = cell_map(self.code_cells)
+        self.numbers = notebook.code_cell_numbers(nb.cells)  # how reports name a cell: see score.CELL_NUMBERING
+        self.cells: CellMap = cell_map(self.code_cells, self.numbers)
         self.problems: dict[int, CellProblem] = {}
         self.skip_cells: set[int] = set()
         self.scores: dict[str, ExerciseScore] = {}
@@ -489,7 +491,8 @@ class SubmissionGrading:
 
     def problem(self, index: int, status: str, message: str) -> None:
         if index not in self.problems or status == "kernel_died":
-            self.problems[index] = CellProblem(index + 1, status, message)
+            source = dict(self.code_cells).get(index, "")
+            self.problems[index] = CellProblem(self.cells.number(index), status, message, notebook.first_line(source))
 
     def learn_exercises(self, payload: dict) -> None:
         names = [info["name"] for info in self.exercise_info]
@@ -525,7 +528,7 @@ class SubmissionGrading:
         changed = [path for path, digest in now.items() if self.kit_state.get(path) != digest]
         self.kit_state = now
         if changed:
-            self.merge_tampering([f"cell {index + 1} rewrote files of the kit on disk ({', '.join(changed[:3])}"
+            self.merge_tampering([f"cell {self.cells.number(index)} rewrote files of the kit on disk ({', '.join(changed[:3])}"
                                   f"{' …' if len(changed) > 3 else ''})"])
 
     def guard_code(self, results_path: str) -> str:

@@ -11,14 +11,19 @@ from dataclasses import asdict, dataclass, field
 from ..checks.outcomes import ERROR, PASSED, STATUSES
 from ..notebook import bound_names
 
+CELL_NUMBERING = ("cell N is the notebook's Nth code cell from the top (markdown cells are not counted, empty code "
+                  "cells are), which is the [N] JupyterLab shows after Restart Kernel and Run All Cells while no "
+                  "cell above it is empty or fails; `starts` quotes the cell's first line of code")
+
 
 @dataclass
 class CellProblem:
-    """A student cell that did not run cleanly. `cell` counts every cell of the notebook from 1."""
+    """A student cell that did not run cleanly. `cell` counts the code cells from 1 (see CELL_NUMBERING)."""
 
     cell: int
     status: str  # "error" | "timeout" | "kernel_died" | "not_run"
     message: str
+    starts: str = ""  # the cell's first line of code, to find it by eye
     costs: list[str] = field(default_factory=list)  # exercises lost because of this cell (empty: a demo cell)
 
 
@@ -29,7 +34,7 @@ class ExerciseScore:
     message: str
     points: float
     max_points: float
-    time: float
+    time_s: float  # seconds the check took
     judged: str = "kernel"  # where the check ran: "worker" (plain data only) or "kernel" (live objects)
 
     def as_dict(self) -> dict:
@@ -38,16 +43,21 @@ class ExerciseScore:
 
 @dataclass
 class CellMap:
-    """Names bound at the top level of each code cell (index = position in the notebook, from 0)."""
+    """Names bound at the top level of each code cell (index = position in the notebook, from 0), and the number
+    reports give each cell (see CELL_NUMBERING; position + 1 where no numbers are given)."""
 
     bound: dict[int, set[str]] = field(default_factory=dict)
+    numbers: dict[int, int] = field(default_factory=dict)
+
+    def number(self, index: int) -> int:
+        return self.numbers.get(index, index + 1)
 
     def cells_binding(self, name: str) -> list[int]:
         return [index for index, names in sorted(self.bound.items()) if name in names]
 
 
-def cell_map(cells: list[tuple[int, str]]) -> CellMap:
-    return CellMap({index: set(bound_names(source)) for index, source in cells})
+def cell_map(cells: list[tuple[int, str]], numbers: dict[int, int] | None = None) -> CellMap:
+    return CellMap({index: set(bound_names(source)) for index, source in cells}, dict(numbers or {}))
 
 
 def missing_reason(names: list[str], cells: CellMap, problems: dict[int, CellProblem]) -> str:
@@ -61,7 +71,7 @@ def missing_reason(names: list[str], cells: CellMap, problems: dict[int, CellPro
         elif failed:
             cause = f"cell {failed[-1].cell}, which defines {{it}}, {_problem_words(failed[-1])}"
         else:
-            cause = (f"cell {', '.join(str(i + 1) for i in binding)} should define {{it}}; "
+            cause = (f"cell {', '.join(str(cells.number(i)) for i in binding)} should define {{it}}; "
                      "was it deleted by a later cell?")
         causes.setdefault(cause, []).append(name)
     sentences = []
@@ -89,10 +99,10 @@ def link_costs(problems: list[CellProblem], scores: list[ExerciseScore]) -> None
         problem.costs = [s.exercise for s in scores if s.status != PASSED and marker in s.message]
 
 
-def score(exercise_id: str, status: str, message: str, max_points: float, time: float,
+def score(exercise_id: str, status: str, message: str, max_points: float, time_s: float,
           judged: str = "kernel") -> ExerciseScore:
     """Points are all or nothing: the exercise's declared points when it passed, else 0."""
     if status not in STATUSES:
         status, message = ERROR, f"unknown status {status!r}: {message}"
     return ExerciseScore(exercise_id, status, message, float(max_points) if status == PASSED else 0.0,
-                         float(max_points), round(float(time), 4), judged)
+                         float(max_points), round(float(time_s), 4), judged)
