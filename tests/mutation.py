@@ -32,6 +32,8 @@ import numpy as np
 
 from mitdl_util import notebook
 
+from .notebook_runner import environment
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20261201  # the check's MITDL_CHECK_SEED while mutants are judged (tests/test_check_seeds.py varies it)
 CALL_SECONDS = 10  # a mutant that runs longer (an endless loop) is rejected as too slow
@@ -337,19 +339,11 @@ def quiet():
 @contextlib.contextmanager
 def check_seed(seed: int, timeout: float | None = CALL_SECONDS):
     """MITDL_CHECK_SEED (and MITDL_CHECK_TIMEOUT) set while the block runs."""
-    saved = {k: os.environ.get(k) for k in ("MITDL_CHECK_SEED", "MITDL_CHECK_TIMEOUT", "MITDL_STRICT_CHECKS")}
-    os.environ["MITDL_CHECK_SEED"] = str(seed)
-    os.environ.pop("MITDL_STRICT_CHECKS", None)
+    changes = {"MITDL_CHECK_SEED": str(seed), "MITDL_STRICT_CHECKS": None}
     if timeout:
-        os.environ["MITDL_CHECK_TIMEOUT"] = str(timeout)
-    try:
+        changes["MITDL_CHECK_TIMEOUT"] = str(timeout)
+    with environment(**changes):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _reseed():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,20 +19,31 @@ class CellRun:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def run_notebook(path: Path, *, env: dict[str, str] | None = None, timeout: int = 600) -> list[CellRun]:
-    """Execute every cell (errors allowed) with extra environment variables; return the code cells' outputs."""
-    nb = nbformat.read(path, as_version=4)
-    saved = {key: os.environ.get(key) for key in (env or {})}
-    os.environ.update(env or {})
+@contextlib.contextmanager
+def environment(**changes: str | None):
+    """Environment variables set (a value) or removed (None) while the block runs, then put back as they were."""
+    saved = {key: os.environ.get(key) for key in changes}
+    for key, value in changes.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(path.parent.parent)}}).execute()
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def run_notebook(path: Path, *, env: dict[str, str] | None = None, timeout: int = 600) -> list[CellRun]:
+    """Execute every cell (errors allowed) with extra environment variables; return the code cells' outputs."""
+    nb = nbformat.read(path, as_version=4)
+    with environment(**(env or {})):
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(path.parent.parent)}}).execute()
     runs = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
