@@ -19,15 +19,20 @@ from .grader import GradeRun, Report, grade
 __all__ = ["GradeRun", "Report", "add_arguments", "grade", "run"]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="a submitted notebook, or a folder of them (searched recursively)")
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """--timeout-cell, --timeout and --memory: the limits `mitdl grade` and the Gradescope bundle share."""
     parser.add_argument("--timeout-cell", type=float, default=60.0, metavar="S",
                         help="time limit per student cell, and per exercise when grading (default 60)")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
                         help="time limit for running all of a notebook's cells (default 600)")
     parser.add_argument("--memory", type=float, default=4.0, metavar="GB",
                         help="address-space limit of each notebook's kernel, in GB; 0 = none (default 4)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="a submitted notebook, or a folder of them (searched recursively)")
+    add_limit_arguments(parser)
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="notebooks graded at once (default 1)")
     parser.add_argument("--out", type=Path, default=Path("grades"), metavar="DIR",
                         help="where reports go (default ./grades)")

@@ -70,12 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("lab", metavar="LAB", help="the lab to grade, e.g. lab01")
     parser.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                         help="where autograder_<lab>.zip goes (default: here)")
-    parser.add_argument("--timeout-cell", type=float, default=60.0, metavar="S",
-                        help="time limit per student cell and per exercise (default 60)")
-    parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                        help="time limit for all of the notebook's cells (default 600)")
-    parser.add_argument("--memory", type=float, default=4.0, metavar="GB",
-                        help="address-space limit of the kernel in GB; 0 = none (default 4)")
+    from . import add_limit_arguments
+
+    add_limit_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
