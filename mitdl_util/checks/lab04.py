@@ -738,6 +738,9 @@ sampling = _SamplingExercise(
            "`eps = tf.random.normal(shape=tf.shape(z_mean))`; `z = z_mean + tf.math.exp(0.5 * z_logsigma) * eps`."],
 )
 
+_SIGMA_NOT_VARIANCE = ("`vae_loss` uses σ = exp(½·logsigma) in the KL term where it needs the variance "
+                       "σ² = exp(logsigma): logsigma is already the log of the variance")
+
 vae_loss = _GraphExercise(
     f"{LAB}.vae_loss", reference=_vae_loss, cases=_vae_cases, rtol=1e-4, atol=1e-5,
     mistakes=[
@@ -755,12 +758,8 @@ vae_loss = _GraphExercise(
         Mistake(lambda *a, **k: _np_vae(*a, **k, kl="mean"),
                 "`vae_loss` averages the KL term over the latent dimensions; the KL divergence of independent "
                 "dimensions is their *sum* (`tf.reduce_sum(..., axis=1)`)"),
-        Mistake(lambda *a, **k: _np_vae(*a, **k, kl="sigma"),
-                "`vae_loss` uses σ = exp(½·logsigma) in the KL term where it needs the variance σ² = exp(logsigma): "
-                "logsigma is already the log of the variance"),
-        Mistake(lambda *a, **k: _np_vae(*a, **k, kl="sigma-mixed"),
-                "`vae_loss` uses σ = exp(½·logsigma) in the KL term where it needs the variance σ² = exp(logsigma): "
-                "logsigma is already the log of the variance"),
+        Mistake(lambda *a, **k: _np_vae(*a, **k, kl="sigma"), _SIGMA_NOT_VARIANCE),
+        Mistake(lambda *a, **k: _np_vae(*a, **k, kl="sigma-mixed"), _SIGMA_NOT_VARIANCE),
         Mistake(lambda *a, **k: _np_vae(*a, **k, kl_on="none"),
                 "`vae_loss` ignores `kl_weight`; multiply the KL term by it"),
         Mistake(lambda *a, **k: _np_vae(*a, **k, kl_on="recon"),
