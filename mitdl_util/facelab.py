@@ -91,13 +91,18 @@ def _batches(n_faces: int, n_nonfaces: int, p_faces: np.ndarray | None, batch_si
 def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 32, learning_rate: float = 5e-4,
           seed: int = 0, loss_fn: Callable | None = None, probability_fn: Callable | None = None,
           face_probabilities: np.ndarray | None = None, minority: np.ndarray | None = None,
-          augment_images: bool | Callable = False, verbose: bool = True) -> History:
+          augment_images: bool | Callable = False, latent_from_original: bool = False,
+          verbose: bool = True) -> History:
     """Train a face classifier (``loss_fn=None``: sigmoid cross-entropy on its logit) or a DB-VAE
     (``loss_fn=debiasing_loss``) with balanced batches. Faces are drawn by ``face_probabilities`` (fixed) or, when
     ``probability_fn`` is given, by ``probability_fn(latent_means_of_the_training_faces)`` recomputed at the start
     of every epoch. ``augment_images``: random flips and shifts of every batch (:func:`augment`), or a function
     ``(images, rng) -> images`` to use instead (e.g. ``mitdl_util.face_augment.jitter``); the
-    probabilities are always computed on the unaugmented faces. ``minority`` (bool per training image) is only used
+    probabilities are always computed on the unaugmented faces. ``latent_from_original`` (a DB-VAE trained with
+    augmentation): the latent vector comes from the original batch while the face logit and the reconstruction
+    target are the augmented batch. The decoder cannot know which zoom or tilt was drawn, so the latent space only
+    pays for what every augmented view shares (brightness, colour, the rough layout) — what the densities should
+    find rare — rather than the pose and scale the augmentation drew. ``minority`` (bool per training image) is only used
     to report the minority's share."""
     import keras
     import tensorflow as tf
@@ -112,10 +117,12 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
     debias = loss_fn is not None
 
     @tf.function(reduce_retracing=True)
-    def step(images, labels):
+    def step(images, labels, originals):
         with tf.GradientTape() as tape:
             if debias:
-                y_logit, mu, logsigma, recon = model(images, training=True)
+                y_logit, mu, logsigma, recon = model(originals, training=True)
+                if latent_from_original:
+                    y_logit = model.encode(images, training=True)[0]
                 total, _ = loss_fn(images, recon, labels, y_logit, mu, logsigma)
                 loss = tf.reduce_mean(total)
             else:
@@ -137,11 +144,13 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
                                                 else float(minority_faces.mean()))
         losses, drawn = [], []
         for f, n in _batches(len(faces), len(nonfaces), p, batch_size, rng):
-            images = np.concatenate([faces[f], nonfaces[n]])
+            originals = images = np.concatenate([faces[f], nonfaces[n]])
             if augment_images:
                 images = (augment_images if callable(augment_images) else augment)(images, rng)
+            if not latent_from_original:
+                originals = images
             labels = np.r_[np.ones(len(f), np.float32), np.zeros(len(n), np.float32)]
-            losses.append(float(step(tf.constant(images), tf.constant(labels))))
+            losses.append(float(step(tf.constant(images), tf.constant(labels), tf.constant(originals))))
             drawn.append(f)
         history.loss.append(float(np.mean(losses)))
         if minority_faces is not None:

@@ -139,3 +139,45 @@ def test_train_uses_an_augmentation_function_when_given_one():
     assert np.array_equal(model.layers[-1].get_weights()[0], kernel)
     facelab.train(model, x, y, epochs=1, batch_size=16, verbose=False)
     assert not np.array_equal(model.layers[-1].get_weights()[0], kernel)
+
+
+def test_latent_from_original_encodes_the_original_batch_and_classifies_and_rebuilds_the_augmented_one():
+    import keras
+    import tensorflow as tf
+
+    class Tiny(keras.Model):  # the DB-VAE's interface: encode -> (logit, mu, logsigma); call adds a reconstruction
+        def __init__(self):
+            super().__init__()
+            self.enc, self.dec = keras.layers.Dense(5), keras.layers.Dense(8 * 8 * 3)
+
+        def encode(self, x, training=False):
+            out = self.enc(keras.ops.reshape(x, (-1, 8 * 8 * 3)))
+            return out[:, :1], out[:, 1:3], out[:, 3:]
+
+        def call(self, x, training=False):
+            logit, mu, logsigma = self.encode(x)
+            return logit, mu, logsigma, keras.ops.reshape(self.dec(mu), (-1, 8, 8, 3))
+
+    # what the loss got: the reconstruction target's mean, the spread over the batch of the logits and of mu
+    seen = tf.Variable([0.0, 0.0, 0.0])
+
+    def loss_fn(x, recon, y, y_logit, mu, logsigma):
+        seen.assign(tf.stack([tf.reduce_mean(x), tf.math.reduce_std(y_logit), tf.reduce_mean(tf.math.reduce_std(mu, axis=0))]))
+        y = tf.reshape(y, [-1])
+        class_loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=tf.reshape(y_logit, [-1]))
+        return class_loss + tf.reduce_mean(tf.abs(x - recon), axis=(1, 2, 3)), class_loss
+
+    rng = np.random.default_rng(0)
+    x = (0.5 + 0.5 * rng.random((32, 8, 8, 3))).astype(np.float32)
+    y = np.r_[np.ones(16), np.zeros(16)].astype(np.uint8)
+    blank = lambda images, generator: np.zeros_like(images)  # noqa: E731
+    keras.utils.set_random_seed(0)
+    model = Tiny()
+    facelab.train(model, x, y, epochs=1, batch_size=16, loss_fn=loss_fn, augment_images=blank,
+                  latent_from_original=True, verbose=False)
+    target_mean, logit_spread, mu_spread = seen.numpy()
+    assert target_mean == 0.0  # the reconstruction target is the augmented (blanked) batch ...
+    assert logit_spread == pytest.approx(0.0, abs=1e-6)  # ... so is the classified one (one logit for all) ...
+    assert mu_spread > 1e-3  # ... while mu comes from the photos themselves
+    facelab.train(model, x, y, epochs=1, batch_size=16, loss_fn=loss_fn, augment_images=blank, verbose=False)
+    assert seen.numpy()[2] == pytest.approx(0.0, abs=1e-6)  # without it, mu comes from the blanked batch too
