@@ -46,22 +46,29 @@ RECIPES = {
 LAB_RECIPE = "crops-jitter-hard"
 """The recipe the notebook's outside section uses (chosen on pilot seeds 100-102, never reported; see
 benchmarks/lab04_outside_pilot.md)."""
-FAST_EPOCHS, FULL_EPOCHS = 10, 20
+FAST_EPOCHS, FULL_EPOCHS = 15, 25
 """Epochs, as in the notebook (both modes train on all 834 training faces)."""
+LEARNING_RATE = 1e-3
+"""Adam's starting rate; it falls to 0 along a cosine over the training (facelab.train's cosine_decay), for every
+recipe. Chosen on pilot seeds 100-102 (benchmarks/lab04_outside_pilot.md, step 6); ``--constant-rate`` trains as
+before issue 17's second round (Adam 5e-4 throughout, 10 and 20 epochs)."""
 
 
-def settings(fast: bool, epochs: int | None = None) -> dict:
-    return {"train_faces": None, "epochs": epochs or (FAST_EPOCHS if fast else FULL_EPOCHS)}
+def settings(fast: bool, epochs: int | None = None, constant_rate: bool = False) -> dict:
+    default = (10 if fast else 20) if constant_rate else (FAST_EPOCHS if fast else FULL_EPOCHS)
+    return {"train_faces": None, "epochs": epochs or default,
+            "learning_rate": 5e-4 if constant_rate else LEARNING_RATE, "cosine_decay": not constant_rate}
 
 
-def train_detector(data, recipe: str, seed: int, epochs: int):
+def train_detector(data, recipe: str, seed: int, epochs: int, learning_rate: float = LEARNING_RATE,
+                   cosine_decay: bool = True):
     """The lab's reference classifier trained with `recipe`'s augmentation on balanced batches."""
     import keras
 
     keras.utils.set_random_seed(seed)
     model = lab04.REFERENCES["build_face_classifier"]()
     facelab.train(model, data.x_train, data.y_train, epochs=epochs, seed=seed, augment_images=RECIPES[recipe][0],
-                  verbose=False)
+                  learning_rate=learning_rate, cosine_decay=cosine_decay, verbose=False)
     return model
 
 
@@ -77,16 +84,16 @@ def evaluate(model, data) -> dict:
             "outside_balanced_accuracy": (out["all faces"]["recall"] + out["non-faces"]["recall"]) / 2}
 
 
-def run(seeds, recipes, fast: bool, epochs: int | None = None) -> list[dict]:
+def run(seeds, recipes, fast: bool, epochs: int | None = None, constant_rate: bool = False) -> list[dict]:
     rows = []
-    conf = settings(fast, epochs)
+    conf = settings(fast, epochs, constant_rate)
     for seed in seeds:
         for recipe in recipes:
             start = time.time()
             data = outside.load_outside_split(seed, train_faces=conf["train_faces"],
                                               hard_nonfaces_share=RECIPES[recipe][1],
                                               varied=RECIPES[recipe][2], verbose=False)
-            model = train_detector(data, recipe, seed, conf["epochs"])
+            model = train_detector(data, recipe, seed, conf["epochs"], conf["learning_rate"], conf["cosine_decay"])
             row = {"seed": seed, "recipe": recipe, "train_faces": data.recipe["train_faces"], **evaluate(model, data),
                    "seconds": time.time() - start}
             rows.append(row)
@@ -107,7 +114,8 @@ def markdown(results: dict) -> str:
     recipes = list(dict.fromkeys(r["recipe"] for r in rows))
     lines = ["# Lab 04 — held-out vs outside faces", "",
              f"Produced by `{meta['command']}` ({meta['mode']} mode: {meta['train_faces']} training faces, "
-             f"{meta['epochs']} epochs, batch 32, Adam 5e-4) on {meta['platform']} in {meta['minutes']:.1f} min; "
+             f"{meta['epochs']} epochs, batch 32, Adam {meta.get('learning_rate', 5e-4):g}"
+             f"{' falling to 0 along a cosine' if meta.get('cosine_decay') else ''}) on {meta['platform']} in {meta['minutes']:.1f} min; "
              f"seeds {meta['seeds']}. Mean ± sd over seeds.", "",
              "Training: FairFace photos (faces-ccby `fairface_a`, `fairface_b`) and as many non-faces. Held-out: "
              "a quarter of the FairFace photos, never trained on. Outside: the 102 photos of the Face Research Lab "
@@ -141,17 +149,20 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--recipes", nargs="+", default=["flip-shift", LAB_RECIPE], choices=sorted(RECIPES))
     parser.add_argument("--epochs", type=int, default=None, help="override the notebook's epochs (pilots)")
+    parser.add_argument("--constant-rate", action="store_true",
+                        help="Adam 5e-4 throughout, 10/20 epochs (the tables before issue 17's second round)")
     parser.add_argument("--out", default=None, help="output path without extension (default "
                         "benchmarks/lab04_outside[_fast])")
     args = parser.parse_args(argv)
     fast = mode.FAST
     start = time.time()
-    rows = run(args.seeds, args.recipes, fast, args.epochs)
-    conf = settings(fast, args.epochs)
+    rows = run(args.seeds, args.recipes, fast, args.epochs, args.constant_rate)
+    conf = settings(fast, args.epochs, args.constant_rate)
     results = {"rows": rows, "meta": {
         "command": ("MITDL_FAST=1 " if fast else "") + "python benchmarks/lab04_outside.py "
                    + " ".join(argv if argv is not None else sys.argv[1:]),
         "mode": "FAST" if fast else "full", "seeds": args.seeds, "epochs": conf["epochs"],
+        "learning_rate": conf["learning_rate"], "cosine_decay": conf["cosine_decay"],
         "train_faces": rows[0]["train_faces"],
         "minutes": (time.time() - start) / 60,
         "platform": f"{platform.machine()} CPU ×{os.cpu_count()}, Python {platform.python_version()}"}}

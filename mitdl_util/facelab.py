@@ -92,7 +92,7 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
           seed: int = 0, loss_fn: Callable | None = None, probability_fn: Callable | None = None,
           face_probabilities: np.ndarray | None = None, minority: np.ndarray | None = None,
           augment_images: bool | Callable = False, latent_from_original: bool = False,
-          verbose: bool = True) -> History:
+          cosine_decay: bool = False, verbose: bool = True) -> History:
     """Train a face classifier (``loss_fn=None``: sigmoid cross-entropy on its logit) or a DB-VAE
     (``loss_fn=debiasing_loss``) with balanced batches. Faces are drawn by ``face_probabilities`` (fixed) or, when
     ``probability_fn`` is given, by ``probability_fn(latent_means_of_the_training_faces)`` recomputed at the start
@@ -102,7 +102,9 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
     augmentation): the latent vector comes from the original batch while the face logit and the reconstruction
     target are the augmented batch. The decoder cannot know which zoom or tilt was drawn, so the latent space only
     pays for what every augmented view shares (brightness, colour, the rough layout) — what the densities should
-    find rare — rather than the pose and scale the augmentation drew. ``minority`` (bool per training image) is only used
+    find rare — rather than the pose and scale the augmentation drew. ``cosine_decay``: the learning rate falls from
+    ``learning_rate`` to 0 along a half cosine over all the training steps (large steps first, small ones to
+    settle at the end). ``minority`` (bool per training image) is only used
     to report the minority's share."""
     import keras
     import tensorflow as tf
@@ -113,7 +115,10 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
     face_idx, nonface_idx = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     faces, nonfaces = x[face_idx], x[nonface_idx]
     minority_faces = None if minority is None else np.asarray(minority)[face_idx]
-    optimizer = keras.optimizers.Adam(learning_rate)
+    steps = (len(faces) + len(nonfaces)) // batch_size  # per epoch, as _batches draws them
+    rate = (keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps))
+            if cosine_decay else learning_rate)
+    optimizer = keras.optimizers.Adam(rate)
     debias = loss_fn is not None
 
     @tf.function(reduce_retracing=True)

@@ -181,3 +181,28 @@ def test_latent_from_original_encodes_the_original_batch_and_classifies_and_rebu
     assert mu_spread > 1e-3  # ... while mu comes from the photos themselves
     facelab.train(model, x, y, epochs=1, batch_size=16, loss_fn=loss_fn, augment_images=blank, verbose=False)
     assert seen.numpy()[2] == pytest.approx(0.0, abs=1e-6)  # without it, mu comes from the blanked batch too
+
+
+def test_cosine_decay_brings_the_learning_rate_from_its_start_to_zero_over_all_steps(monkeypatch):
+    import keras
+
+    made = []
+    adam = keras.optimizers.Adam
+
+    def spy(rate, *args, **kwargs):
+        made.append(rate)
+        return adam(rate, *args, **kwargs)
+
+    monkeypatch.setattr(keras.optimizers, "Adam", spy)
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 8, 8, 3)).astype(np.float32)
+    y = np.r_[np.ones(20), np.zeros(20)].astype(np.uint8)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    facelab.train(model, x, y, epochs=3, batch_size=16, learning_rate=1e-3, cosine_decay=True, verbose=False)
+    facelab.train(model, x, y, epochs=3, batch_size=16, learning_rate=1e-3, verbose=False)
+    schedule, constant = made
+    steps = 3 * (40 // 16)  # 3 epochs of 2 batches
+    assert float(schedule(0)) == pytest.approx(1e-3)
+    assert float(schedule(steps // 2)) == pytest.approx(0.5e-3, rel=0.2)
+    assert float(schedule(steps)) == pytest.approx(0.0, abs=1e-9)
+    assert constant == 1e-3
