@@ -296,7 +296,7 @@ def main(argv=None) -> int:
     parser.add_argument("--augment", choices=sorted(AUGMENTATIONS), default=EXPERIMENT2_AUGMENTATION,
                         help="experiment 2's augmentation (never brightness)")
     parser.add_argument("--vae-sees-augmented", action="store_true",
-                        help="the DB-VAEs' VAE loss on the augmented batch too (the tables before issue 17)")
+                        help="the DB-VAEs encode the augmented batch too (the tables before issue 17)")
     parser.add_argument("--out", default=str(HERE / "lab04_bias"), help="output path without extension")
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
     parser.add_argument("--pilot", action="store_true",

@@ -173,7 +173,7 @@ def test_the_notebook_trains_the_outside_detectors_as_the_benchmark_does(repo_ro
     epochs = (f"OUTSIDE_EPOCHS = {bench.FULL_EPOCHS} " if bench.FAST_EPOCHS == bench.FULL_EPOCHS
               else f"OUTSIDE_EPOCHS = mdl.fast_or_full({bench.FAST_EPOCHS}, {bench.FULL_EPOCHS})")
     assert epochs in code
-    assert f"OUTSIDE_LEARNING_RATE = {bench.LEARNING_RATE:.0e}".replace("e-0", "e-") in code
+    assert f"OUTSIDE_LEARNING_RATE = {bench.LEARNING_RATE:g} " in code
     assert code.count("learning_rate=OUTSIDE_LEARNING_RATE, cosine_decay=True") == 2  # both detectors, as bench
     augment, hard, varied = bench.RECIPES[bench.LAB_RECIPE]
     assert varied is True and augment is face_augment.jitter
