@@ -109,25 +109,43 @@ def _status(page) -> str | None:
     return page.get_attribute(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator", "data-status")
 
 
-def _accept_dialogs(page) -> list[str]:
-    """Accept any modal dialog (e.g. "Select Kernel" when the kernel starts slowly); return what they said."""
+def _dismiss_dialogs(page) -> list[str]:
+    """Close every modal dialog JupyterLab has put up ("Select Kernel" when the kernel starts slowly, a kernel
+    restart notice, a lost connection): its accept button, else its close or cancel button, else Escape.
+    Returns what each dialog said, so that a failure can name it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     said = []
     for _ in range(5):
         dialog = page.locator(".jp-Dialog")
         if not dialog.count():
             break
-        said.append(" ".join(dialog.first.inner_text().split())[:200])
-        page.locator(".jp-Dialog .jp-mod-accept").first.click()
+        try:
+            said.append(" ".join(dialog.first.inner_text(timeout=5_000).split())[:200])
+        except PlaywrightTimeout:  # it closed while being read
+            continue
+        for selector in (".jp-mod-accept", ".jp-Dialog-close-button", ".jp-mod-reject"):
+            button = dialog.first.locator(selector)
+            if button.count():
+                try:
+                    button.first.click(timeout=5_000)
+                    break
+                except PlaywrightTimeout:
+                    pass
+        else:
+            page.keyboard.press("Escape")
         page.wait_for_timeout(500)
     return said
 
 
-def _wait_for_run_all(page, name: str, limit: float = 300) -> bool:
-    """Wait for "Run All" to finish. True when every code cell ran, or the run stopped at an error (the saved
-    notebook is checked afterwards); False when the run stalled without an error (e.g. the click came too early)."""
+def _wait_for_run_all(page, name: str, dialogs: list[str], limit: float = 300) -> bool:
+    """Wait for "Run All" to finish, closing any dialog that comes up meanwhile (its text goes to `dialogs`).
+    True when every code cell ran, or the run stopped at an error (the saved notebook is checked afterwards);
+    False when the run stalled without an error (e.g. the click came too early)."""
     deadline, quiet = time.time() + limit, 0
     stderr = f"{NOTEBOOK} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
     while time.time() < deadline:
+        dialogs += _dismiss_dialogs(page)
         prompts = _prompts(page)
         idle = _status(page) == "idle"
         if prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts) and idle:
@@ -136,13 +154,33 @@ def _wait_for_run_all(page, name: str, limit: float = 300) -> bool:
         if quiet >= 15:
             return page.locator(stderr).count() > 0
         page.wait_for_timeout(1000)
-    raise AssertionError(f"{name}: cells still running after {limit:.0f} s: {_prompts(page)}")
+    raise AssertionError(f"{name}: cells still running after {limit:.0f} s: {_prompts(page)} (dialogs: {dialogs})")
+
+
+def _run_all(page, name: str, dialogs: list[str], limit: float = 240) -> None:
+    """Click Run > Run All Cells and wait for the run. A click can land before JupyterLab is ready for it (then
+    nothing runs), or be blocked by a dialog that came up late (then it is closed): both are retried for `limit`
+    seconds, and a failure says which dialogs were seen."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.time() + limit
+    while True:
+        dialogs += _dismiss_dialogs(page)
+        try:
+            page.click("div.lm-MenuBar-itemLabel:text-is('Run')", timeout=10_000)
+            page.click("li.lm-Menu-item[data-command='runmenu:run-all']", timeout=10_000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")  # close a half-open menu before the next try
+            if time.time() > deadline:
+                raise AssertionError(f"{name}: the Run menu could not be used for {limit:.0f} s "
+                                     f"(dialogs: {dialogs})") from None
+            continue
+        if _wait_for_run_all(page, name, dialogs) or time.time() > deadline:
+            return
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
 def test_run_all_cells_in_jupyterlab(path, lab_server, browser):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     url, work = lab_server
     saved = work / "solutions" / path.name
     before = saved.stat().st_mtime
@@ -153,28 +191,17 @@ def test_run_all_cells_in_jupyterlab(path, lab_server, browser):
         page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=60_000)
         page.wait_for_function(f"() => document.querySelector('{NOTEBOOK} .jp-Notebook-ExecutionIndicator')"
                                "?.getAttribute('data-status') === 'idle'", timeout=60_000)
-        dialogs = []
-        for attempt in range(3):  # a click can land before JupyterLab is ready for it: then nothing runs; retry
-            dialogs += _accept_dialogs(page)
-            try:
-                page.click("div.lm-MenuBar-itemLabel:text-is('Run')", timeout=60_000)
-                page.click("li.lm-Menu-item[data-command='runmenu:run-all']", timeout=60_000)
-            except PlaywrightTimeout:  # a late start-up dialog or a busy machine: dismiss it and try again
-                if attempt == 2:
-                    raise
-                page.keyboard.press("Escape")
-                continue
-            if _wait_for_run_all(page, path.name):
-                break
+        dialogs: list[str] = []
+        _run_all(page, path.name, dialogs)
         math = page.locator(f"{NOTEBOOK} mjx-container").count()
         page.keyboard.press("Control+s")
         for _ in range(60):
             if saved.stat().st_mtime != before:
                 break
             page.wait_for_timeout(500)
+    finally:  # on a failure too: the screenshot shows what was on screen
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{path.stem}.png"))
-    finally:
         page.close()
 
     nb = nbformat.read(saved, as_version=4)
