@@ -93,7 +93,7 @@ def run(seeds, recipes, fast: bool, epochs: int | None = None, constant_rate: bo
     for seed in seeds:
         for recipe in recipes:
             start = time.time()
-            data = outside.load_outside_split(seed, train_faces=conf["train_faces"],
+            data = outside.load_outside_split(seed, source="faces-ccby", train_faces=conf["train_faces"],
                                               hard_nonfaces_share=RECIPES[recipe][1],
                                               varied=RECIPES[recipe][2], verbose=False)
             model = train_detector(data, recipe, seed, conf["epochs"], conf["learning_rate"], conf["cosine_decay"])
