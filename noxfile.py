@@ -9,7 +9,8 @@
 A Colab session installs exactly the runtime's versions (envs/colab-*.txt, made by envs/make_profiles.py from the
 package lists Colab publishes), then the kit with nothing else (as the set-up cell does), then the test tools Colab
 lacks (constrained to the runtime's versions). Each session runs PROFILE_TESTS: every solution in FAST mode with
-strict checks, every untouched lab, the set-up cell's real pip install (dry run) and lab 05's face baselines.
+strict checks, every untouched lab, the set-up cell's real pip install (dry run), lab 05's face baselines and
+lab 04's outside test on LFW and the Olivetti faces.
 Interpreters: pyenv's (`pyenv prefix X.Y`), else `pythonX.Y` on PATH.
 """
 
@@ -24,7 +25,8 @@ import nox
 ROOT = Path(__file__).resolve().parent
 ENVS = ROOT / "envs"
 PROFILE_TESTS = ["solutions", "tests/test_notebooks.py", "tests/test_colab.py", "tests/test_colab_install.py",
-                 "tests/test_face_baseline.py", "tests/test_doctor.py", "tests/test_package.py"]
+                 "tests/test_face_baseline.py", "tests/test_doctor.py", "tests/test_package.py",
+                 "tests/test_outside_lfw_olivetti.py"]  # lab 04's outside test as Colab runs it (no faces-ccby)
 TEST_TOOLS = ("nbval", "pytest-xdist", "pytest-timeout", "hypothesis")  # not on Colab; versions from requirements.txt
 SUPPORTED_PYTHONS = ("3.10", "3.12", "3.13")  # besides the default 3.11, which the README's `pytest` uses
 
