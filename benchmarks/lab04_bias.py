@@ -105,6 +105,8 @@ def _seed_all(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+RECIPE: dict = {}
+"""Overrides of the benchmark recipe (``--minority-share``, ``--dark-nonface-share``: tried on pilot seeds only)."""
 SCHEDULE = {"learning_rate": 5e-4, "cosine_decay": False}
 """Adam's rate for every method (``--cosine``: 1e-3 falling to 0 along a cosine, tried on the pilot seeds)."""
 
@@ -178,7 +180,7 @@ def experiment2(seeds, epochs: int, methods, augment: str = EXPERIMENT2_AUGMENTA
     rows = []
     source = ""
     for seed in seeds:
-        data = bias.load_illumination_bias(seed=seed)
+        data = bias.load_illumination_bias(seed=seed, **RECIPE)
         source = data.source
         natural = float(data.minority_train[data.y_train == 1].mean())
         hist_lr = colour_histogram_baseline(data.x_train, data.y_train, data.x_test, data.y_test)
@@ -197,8 +199,10 @@ def experiment2(seeds, epochs: int, methods, augment: str = EXPERIMENT2_AUGMENTA
                   f"dark {row['dark_face_recall']:.3f} non-face {row['nonface_accuracy']:.3f} "
                   f"drawn minority {np.round(row['minority_drawn'], 3).tolist()} ({row['seconds']:.0f}s)", flush=True)
     return {"rows": rows, "source": source, "recipe": {
-        "dark_gain": bias.DARK_GAIN, "dark_gamma": bias.DARK_GAMMA, "minority_share": bias.MINORITY_SHARE,
-        "dark_nonface_share": bias.DARK_NONFACE_SHARE, "version": bias.RECIPE_VERSION, "augment": True,
+        "dark_gain": bias.DARK_GAIN, "dark_gamma": bias.DARK_GAMMA,
+        "minority_share": RECIPE.get("minority_share", bias.MINORITY_SHARE),
+        "dark_nonface_share": RECIPE.get("dark_nonface_share", bias.DARK_NONFACE_SHARE),
+        "version": bias.RECIPE_VERSION if not RECIPE else f"{bias.RECIPE_VERSION} with {RECIPE}", "augment": True,
         "augmentation": augment, "vae_on_original": latent_from_original},
         "methods": {m: METHODS[m][1] for m in methods}}
 
@@ -312,7 +316,14 @@ def main(argv=None) -> int:
                              "dbvae-product; writes benchmarks/lab04_pilot.*")
     parser.add_argument("--cosine", action="store_true",
                         help="every method with Adam 1e-3 falling to 0 along a cosine (instead of 5e-4 throughout)")
+    parser.add_argument("--minority-share", type=float,
+                        help=f"share of darkened training faces (recipe: {bias.MINORITY_SHARE}; pilot seeds only)")
+    parser.add_argument("--dark-nonface-share", type=float,
+                        help=f"share of darkened training non-faces (recipe: {bias.DARK_NONFACE_SHARE}; pilot only)")
     args = parser.parse_args(argv)
+    for key in ("minority_share", "dark_nonface_share"):
+        if getattr(args, key) is not None:
+            RECIPE[key] = getattr(args, key)
     if args.cosine:
         SCHEDULE.update(learning_rate=1e-3, cosine_decay=True)
     if args.pilot:
