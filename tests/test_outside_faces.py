@@ -246,6 +246,23 @@ def test_held_out_and_outside_scores_both_test_sets_with_the_model():
     assert r["outside"]["darker female"]["recall"] == 0.0 and r["outside"]["lighter male"]["recall"] == 1.0
 
 
+def test_mistakes_lists_missed_faces_and_false_faces_most_confident_first():
+    """A detector that calls bright images faces: the dim faces are missed (dimmest first), the bright non-faces
+    are called faces (brightest first), each titled with its probability and, for faces, its group."""
+    levels = np.array([0.05, 0.3, 0.9, 0.2, 0.95, 0.7, 0.1])
+    x = np.broadcast_to(levels[:, None, None, None], (7, 4, 4, 3)).astype(np.float32)
+    y = np.array([1, 1, 1, 0, 0, 0, 0], np.uint8)
+    groups = np.array(["darker female", "unlabelled", "lighter male", "", "", "", ""])
+    found = outside.mistakes(_BrightIsFace(), x, y, groups)
+    missed, titles = found["missed faces"]
+    assert [float(m.mean()) for m in missed] == pytest.approx([0.05, 0.3])
+    assert titles[0].startswith("darker female\np(face) ") and titles[1].startswith("p(face) 0.")
+    called, titles = found["non-faces called faces"]
+    assert [float(c.mean()) for c in called] == pytest.approx([0.95, 0.7])
+    assert all(float(t.split()[-1]) > 0.5 for t in titles)
+    assert len(outside.mistakes(_BrightIsFace(), x, y, groups, n=1)["missed faces"][0]) == 1
+
+
 def test_the_discussion_quotes_the_ten_seed_table(repo_root):
     """Does the discussion's 10-seed sentence match benchmarks/lab04_bias_10seeds.json?"""
     import json

@@ -133,13 +133,14 @@ def test_without_any_source_the_split_says_both_ways_to_get_one(lfw_server, oliv
 def _outside_cells(repo_root) -> list[str]:
     nb = nbformat.read(repo_root / "solutions" / "04_facial_detection.ipynb", as_version=4)
     start = next(i for i, c in enumerate(nb.cells) if "from mitdl_util.data import outside" in c.source)
-    return [nb.cells[start].source, nb.cells[start + 2].source]
+    pictures = next(c for c in nb.cells if "outside.mistakes(" in c.source)
+    return [nb.cells[start].source, nb.cells[start + 2].source, pictures.source]
 
 
 def test_the_notebooks_outside_cells_run_on_lfw_and_olivetti(lfw_server, olivetti_server, colab,  # noqa: F811
-                                                              repo_root, monkeypatch):
-    """The two outside cells of lab 04, as a student on Colab runs them: both detectors trained (for 1 epoch here),
-    tables printed with all faces and non-faces only, the bar chart drawn with one bar."""
+                                                              repo_root, monkeypatch, capsys):
+    """The outside cells of lab 04, as a student on Colab runs them: both detectors trained (for 1 epoch here),
+    tables printed with all faces and non-faces only, the bar chart drawn with one bar, the mistakes shown."""
     import keras
     import matplotlib.pyplot as plt
 
@@ -152,11 +153,21 @@ def test_the_notebooks_outside_cells_run_on_lfw_and_olivetti(lfw_server, olivett
                  "face_augment": face_augment, "results": {},
                  "build_face_classifier": lab04.REFERENCES["build_face_classifier"],
                  "mdl": type("Mdl", (), {"report": staticmethod(lambda k, v: reported.__setitem__(k, v))})}
-    first, second = _outside_cells(repo_root)
+    first, second, pictures = _outside_cells(repo_root)
     exec(first.replace("OUTSIDE_EPOCHS = 25", "OUTSIDE_EPOCHS = 1"), namespace)  # noqa: S102
     exec(second, namespace)  # noqa: S102
+    assert len(shown) == 1 and [len(p) for p in shown[0]] == [1, 1]  # one bar ("all faces") per detector
+    plt.close("all")
+    exec(pictures, namespace)  # noqa: S102
+    figures = [plt.figure(n) for n in plt.get_fignums()]
+    titles = [f._suptitle.get_text() for f in figures if f._suptitle is not None]
+    said = capsys.readouterr().out
+    assert len(shown) == 2
+    for name in ("standard crop", "varied training"):  # each detector: a grid of its mistakes, or a line saying none
+        assert sum(t.startswith(f"{name}: outside ") for t in titles) + said.count(f"{name}: no outside ") == 1
+    images = [im for f in figures for ax in f.axes for im in ax.get_images()]
+    assert len(images) >= len(titles) and all(im.get_array().shape[:2] == (64, 64) for im in images)
     plain, robust = namespace["results"]["outside_plain"], namespace["results"]["outside_robust"]
     for r in (plain, robust):
         assert set(r["outside"]) == {"all faces", "non-faces"} and r["outside"]["all faces"]["n"] == 400
     assert set(reported) == {"outside_face_recall_plain", "outside_face_recall_robust"}
-    assert len(shown) == 1 and [len(p) for p in shown[0]] == [1, 1]  # one bar ("all faces") per detector

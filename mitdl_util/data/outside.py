@@ -396,3 +396,25 @@ def held_out_and_outside(model, split: OutsideSplit) -> dict[str, dict]:
     if split.x_test_standard is not None:
         out["held-out, standard crop"] = scores(split.x_test_standard, split.y_test, split.groups_test)
     return out
+
+
+def mistakes(model, x: np.ndarray, y: np.ndarray, groups: np.ndarray, n: int = 8) -> dict[str, tuple]:
+    """What a face classifier got wrong on ``x``, most confident mistakes first: {"missed faces": (images,
+    titles), "non-faces called faces": (images, titles)}, up to ``n`` of each. A title gives the model's face
+    probability, and the face's group where the source has one."""
+    from ..facelab import face_logits
+
+    logits = face_logits(model, x).astype(np.float64)
+    prob = 1.0 / (1.0 + np.exp(-logits))
+    y, groups = np.asarray(y).reshape(-1), np.asarray(groups)
+    missed = np.flatnonzero((y == 1) & (logits <= 0))
+    missed = missed[np.argsort(logits[missed], kind="stable")][:n]
+    called = np.flatnonzero((y == 0) & (logits > 0))
+    called = called[np.argsort(-logits[called], kind="stable")][:n]
+
+    def title(i):
+        group = "" if groups[i] in ("", "unlabelled") else f"{groups[i]}\n"
+        return f"{group}p(face) {prob[i]:.2f}"
+
+    return {"missed faces": (x[missed], [title(i) for i in missed]),
+            "non-faces called faces": (x[called], [title(i) for i in called])}
