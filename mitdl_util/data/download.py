@@ -189,6 +189,28 @@ def fetch(
     return _unpacked(ds, final, digest)
 
 
+def on_colab() -> bool:
+    """True inside a Google Colab runtime."""
+    import sys
+
+    return "google.colab" in sys.modules
+
+
+def fetch_where_allowed(name: str, *, download: bool | None, offer: str) -> str | None:
+    """Fetch ``name`` when ``download`` is true (``None``: on Colab and not offline). None once the verified file
+    is in the cache; otherwise why not: ``offer`` (how to get it) when downloading was not allowed, or the fault
+    when it failed. Never raises for a missing network, a wrong hash or a full disk."""
+    if download is None:
+        download = on_colab() and not is_offline()
+    if not download:
+        return offer
+    try:
+        fetch(name)
+    except MitdlError as exc:
+        return f"{name} could not be downloaded ({exc})"
+    return None
+
+
 def _download(ds: Dataset, final: Path, part: Path, *, retries: int, progress: bool) -> str:
     """Download ``ds`` into ``final`` (through ``part``, renamed only once verified); return its sha256.
     The caller holds the lock and turns disk errors into sentences."""

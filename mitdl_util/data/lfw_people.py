@@ -15,24 +15,18 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import MitdlError
-from .cache import DataUnavailableError, as_cache_error, data_dir, is_offline, notice, remove, sha256_file
-from .download import cached_path, fetch, is_cached, unpack, unpacked_intact
+from .cache import DataUnavailableError, as_cache_error, data_dir, notice, remove, sha256_file
+from .download import cached_path, fetch_where_allowed, is_cached, unpack, unpacked_intact
 
 NAME = "lfw-people"
 CROP_BOX = (63, 70, 188, 195)
 """(left, top, right, bottom) in LFW's 250×250 funneled photos: the 125×125 square around the face (scikit-learn's
 default slice, widened to a square)."""
-
-
-def on_colab() -> bool:
-    """True inside a Google Colab runtime."""
-    return "google.colab" in sys.modules
 
 
 def _folder() -> Path:
@@ -57,14 +51,10 @@ def available(*, download: bool | None = None) -> tuple[bool, str]:
             return (True, "") if _photos(folder) else (False, f"the {NAME} archive holds no photos")
     except (OSError, MitdlError) as exc:
         return False, f"the cached {NAME} archive could not be extracted ({exc})"
-    if download is None:
-        download = on_colab() and not is_offline()
-    if not download:
-        return False, f"`mitdl data fetch {NAME}` downloads 5 749 real colour faces (about 200 MB) once"
-    try:
-        fetch(NAME)
-    except MitdlError as exc:  # no network, wrong hash, unsafe archive, disk full: fall back, say why
-        return False, f"{NAME} could not be downloaded ({exc})"
+    offer = f"`mitdl data fetch {NAME}` downloads 5 749 real colour faces (about 200 MB) once"
+    why_not = fetch_where_allowed(NAME, download=download, offer=offer)  # a fault: fall back, say why
+    if why_not:
+        return False, why_not
     return (True, "") if _photos(folder) else (False, f"the {NAME} archive holds no photos")
 
 

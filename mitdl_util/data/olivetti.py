@@ -12,10 +12,8 @@ import functools
 
 import numpy as np
 
-from ..errors import MitdlError
-from .cache import DataUnavailableError, is_offline
-from .download import cached_path, fetch, is_cached
-from .lfw_people import on_colab
+from .cache import DataUnavailableError
+from .download import cached_path, fetch_where_allowed, is_cached
 
 NAME = "olivetti-faces"
 N_FACES, N_PEOPLE, SIDE = 400, 40, 64
@@ -26,15 +24,9 @@ def available(*, download: bool | None = None) -> tuple[bool, str]:
     Colab and not offline); otherwise (False, why). Never raises for a missing network or a full disk."""
     if is_cached(NAME):
         return True, ""
-    if download is None:
-        download = on_colab() and not is_offline()
-    if not download:
-        return False, f"`mitdl data fetch {NAME}` downloads the 400 Olivetti faces (about 4 MB) once"
-    try:
-        fetch(NAME)
-    except MitdlError as exc:  # no network, wrong hash, disk full: say why, the caller skips
-        return False, f"{NAME} could not be downloaded ({exc})"
-    return True, ""
+    why_not = fetch_where_allowed(NAME, download=download,
+                                  offer=f"`mitdl data fetch {NAME}` downloads the 400 Olivetti faces (a few MB) once")
+    return (False, why_not) if why_not else (True, "")
 
 
 @functools.lru_cache(maxsize=2)
