@@ -30,11 +30,12 @@ TOKEN = "mitdl-ui-test"
 LOG_NOISE = re.compile(r"^[IWE]\d{4} |oneDNN custom operations|absl::InitializeLog|cuda_platform", re.M)
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                   "--disable-background-networking", "--disable-component-update"]
-# JupyterLab settings for a quiet, deterministic session: no news pop-up, no autosave, every cell in the DOM.
+# JupyterLab settings for a quiet, deterministic session: no news pop-up, no autosave, every cell in the DOM, and
+# the notebook's own kernel started without asking (on a busy machine JupyterLab otherwise puts up "Select Kernel").
 SETTINGS = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
-    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
 }
 
 pytestmark = [pytest.mark.notebook, pytest.mark.ui]
@@ -117,15 +118,16 @@ def _dismiss_dialogs(page) -> list[str]:
 
     said = []
     for _ in range(5):
-        dialog = page.locator(".jp-Dialog")
-        if not dialog.count():
+        dialogs = page.locator(".jp-Dialog")
+        if not dialogs.count():
             break
+        dialog = dialogs.last  # the one on top: dialogs below it cannot be clicked
         try:
-            said.append(" ".join(dialog.first.inner_text(timeout=5_000).split())[:200])
+            said.append(" ".join(dialog.inner_text(timeout=5_000).split())[:200])
         except PlaywrightTimeout:  # it closed while being read
             continue
         for selector in (".jp-mod-accept", ".jp-Dialog-close-button", ".jp-mod-reject"):
-            button = dialog.first.locator(selector)
+            button = dialog.locator(selector)
             if button.count():
                 try:
                     button.first.click(timeout=5_000)
