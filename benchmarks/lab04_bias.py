@@ -66,8 +66,6 @@ METHODS = {
     # the lab's product with a peak hold: a face's probability falls by at most this factor per epoch
     "dbvae-product-hold0.7": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 10,
                                         "smoothing_fac": 1.0, "hold": 0.7}),
-    "dbvae-product-hold0.5": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 10,
-                                        "smoothing_fac": 1.0, "hold": 0.5}),
     # the lab's product with no face drawn more than 50x as often as under uniform sampling (the untrained
     # encoder's first epoch otherwise puts all the weight on one face)
     "dbvae-product-cap50": ("dbvae", {"latent_dim": LATENT_DIM, "combine": "product", "bins": 10,
@@ -81,15 +79,14 @@ METHODS = {
 def cap_probabilities(p: np.ndarray, cap: float) -> np.ndarray:
     """``p`` normalised with no entry above ``cap`` times the uniform 1/N: the excess of capped entries goes to
     the others in proportion to their probability (repeated until none is over)."""
+    if cap < 1:
+        raise ValueError(f"cap must be at least 1 (uniform sampling); got {cap}")
     p = np.asarray(p, np.float64) / np.sum(p)
     limit = cap / len(p)
-    for _ in range(len(p)):
-        over = p > limit
-        if not over.any():
-            break
+    while (over := p > limit).any():  # each pass caps at least one more entry, so this ends
         excess = np.sum(p[over] - limit)
         p[over] = limit
-        rest = ~over & (p < limit)
+        rest = p < limit  # not empty: the caps add up to cap >= 1
         p[rest] += excess * p[rest] / p[rest].sum() if p[rest].sum() > 0 else excess / rest.sum()
     return p
 PILOT_SEEDS = (100, 101, 102, 103, 104)
