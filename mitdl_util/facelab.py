@@ -35,6 +35,17 @@ def _require(model) -> None:
     require(model=model)
 
 
+def _encode_training(model, images):
+    """``model.encode(images, training=True)``, or ``model.encode(images)`` for a DB_VAE whose ``encode`` takes no
+    ``training`` argument (the check accepts both styles, so training must run with both)."""
+    import inspect
+
+    parameters = inspect.signature(model.encode).parameters.values()
+    if any(p.name == "training" or p.kind is p.VAR_KEYWORD for p in parameters):
+        return model.encode(images, training=True)
+    return model.encode(images)
+
+
 def face_logits(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """(N,) logits of a face classifier, or of a DB-VAE (its `encode(x)[0]`)."""
     _require(model)
@@ -92,7 +103,7 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
           seed: int = 0, loss_fn: Callable | None = None, probability_fn: Callable | None = None,
           face_probabilities: np.ndarray | None = None, minority: np.ndarray | None = None,
           augment_images: bool | Callable = False, latent_from_original: bool = False,
-          cosine_decay: bool = False, verbose: bool = True) -> History:
+          cosine_decay: bool = False, weight_average: float = 0.0, verbose: bool = True) -> History:
     """Train a face classifier (``loss_fn=None``: sigmoid cross-entropy on its logit) or a DB-VAE
     (``loss_fn=debiasing_loss``) with balanced batches. Faces are drawn by ``face_probabilities`` (fixed) or, when
     ``probability_fn`` is given, by ``probability_fn(latent_means_of_the_training_faces)`` recomputed at the start
@@ -104,8 +115,10 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
     pays for what every augmented view shares (brightness, colour, the rough layout) — what the densities should
     find rare — rather than the pose and scale the augmentation drew. ``cosine_decay``: the learning rate falls from
     ``learning_rate`` to 0 along a half cosine over all the training steps (large steps first, small ones to
-    settle at the end). ``minority`` (bool per training image) is only used
-    to report the minority's share."""
+    settle at the end). ``weight_average`` (e.g. 0.99): the model ends with an exponential moving average of its
+    weights over the training steps (Keras's optimizer ``use_ema``; about ``1 / (1 - weight_average)`` steps), its
+    batch-normalisation statistics then recomputed on training batches, instead of the weights of the last step
+    alone. ``minority`` (bool per training image) is only used to report the minority's share."""
     import keras
     import tensorflow as tf
 
@@ -118,7 +131,10 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
     steps = (len(faces) + len(nonfaces)) // batch_size  # per epoch, as _batches draws them
     rate = (keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, epochs * steps))
             if cosine_decay else learning_rate)
-    optimizer = keras.optimizers.Adam(rate)
+    if not 0.0 <= weight_average < 1.0:
+        raise ValueError(f"weight_average must be in [0, 1) (0: no averaging); got {weight_average}")
+    optimizer = (keras.optimizers.Adam(rate, use_ema=True, ema_momentum=weight_average) if weight_average
+                 else keras.optimizers.Adam(rate))
     debias = loss_fn is not None
 
     @tf.function(reduce_retracing=True)
@@ -127,7 +143,7 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
             if debias:
                 y_logit, mu, logsigma, recon = model(originals, training=True)
                 if latent_from_original:
-                    y_logit = model.encode(images, training=True)[0]
+                    y_logit = _encode_training(model, images)[0]
                 total, _ = loss_fn(images, recon, labels, y_logit, mu, logsigma)
                 loss = tf.reduce_mean(total)
             else:
@@ -163,8 +179,34 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
         if verbose:
             share = f" · minority share of drawn faces {history.minority_drawn[-1]:.3f}" if minority_faces is not None else ""
             print(f"epoch {epoch + 1}/{epochs} · loss {history.loss[-1]:.4f}{share}")
+    if weight_average:
+        optimizer.finalize_variable_values(model.trainable_variables)
+        _refresh_batchnorm(model, faces, nonfaces, p, batch_size, rng, augment_images, latent_from_original, debias)
     history.probabilities = p
     return history
+
+
+def _refresh_batchnorm(model, faces, nonfaces, p, batch_size, rng, augment_images, latent_from_original, debias,
+                       batches: int = 50) -> None:
+    """Batch-normalisation statistics for averaged weights: ``batches`` forward passes in training mode (no weight
+    update) over training batches drawn as in training, so the moving means and variances match the weights they
+    serve (with the lab's momentum 0.9, what the last-step weights left in them weighs 0.9**50, under 1 %)."""
+    done = 0
+    while done < batches:
+        for f, n in _batches(len(faces), len(nonfaces), p, batch_size, rng):
+            originals = images = np.concatenate([faces[f], nonfaces[n]])
+            if augment_images:
+                images = (augment_images if callable(augment_images) else augment)(images, rng)
+            if not debias:
+                model(images, training=True)
+            elif latent_from_original:
+                model(originals, training=True)
+                _encode_training(model, images)
+            else:
+                model(images, training=True)
+            done += 1
+            if done == batches:
+                return
 
 
 def bias_report(model, x_test: np.ndarray, y_test: np.ndarray, groups_test: np.ndarray) -> dict:

@@ -206,3 +206,74 @@ def test_cosine_decay_brings_the_learning_rate_from_its_start_to_zero_over_all_s
     assert float(schedule(steps // 2)) == pytest.approx(0.5e-3, rel=0.2)
     assert float(schedule(steps)) == pytest.approx(0.0, abs=1e-9)
     assert constant == 1e-3
+
+
+def _linear_problem(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((40, 8, 8, 3)).astype(np.float32)
+    y = np.r_[np.ones(20), np.zeros(20)].astype(np.uint8)
+    return x, y
+
+
+def test_weight_average_ends_on_the_optimizers_moving_average_of_the_same_trajectory(monkeypatch):
+    import keras
+
+    made = []
+    adam = keras.optimizers.Adam
+
+    def spy(*args, **kwargs):
+        made.append(adam(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(keras.optimizers, "Adam", spy)
+    x, y = _linear_problem()
+
+    def model():
+        keras.utils.set_random_seed(3)
+        return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+
+    last_step, averaged = model(), model()
+    assert all(np.array_equal(a, b) for a, b in zip(last_step.get_weights(), averaged.get_weights(), strict=True))
+    facelab.train(last_step, x, y, epochs=4, batch_size=16, learning_rate=1e-2, seed=1, verbose=False)
+    facelab.train(averaged, x, y, epochs=4, batch_size=16, learning_rate=1e-2, seed=1, weight_average=0.9,
+                  verbose=False)
+    plain, ema = made
+    assert not plain.use_ema and ema.use_ema and ema.ema_momentum == pytest.approx(0.9)
+    # the averaging does not change the steps taken (same seed, same batches), only which weights the model keeps:
+    # the moving average the optimizer kept, not the last step's weights
+    averages = [np.asarray(v) for v in ema._model_variables_moving_average]
+    for kept, average, last in zip(averaged.get_weights(), averages, last_step.get_weights(), strict=True):
+        assert np.allclose(kept, average)
+        assert not np.allclose(kept, last)
+        assert np.abs(kept - last).max() < 0.5  # an average of nearby weights, not something else
+
+
+def test_weight_average_recomputes_batchnorm_statistics_for_the_averaged_weights():
+    import keras
+
+    x = np.full((40, 8, 8, 3), 5.0, np.float32)
+    y = np.r_[np.ones(20), np.zeros(20)].astype(np.uint8)
+
+    def model():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.BatchNormalization(momentum=0.9),
+                                 keras.layers.Flatten(), keras.layers.Dense(1)])
+
+    plain, averaged = model(), model()
+    facelab.train(plain, x, y, epochs=1, batch_size=16, verbose=False)  # 2 steps: moving mean 5 × (1 − 0.9²)
+    facelab.train(averaged, x, y, epochs=1, batch_size=16, weight_average=0.5, verbose=False)
+    mean = lambda m: np.asarray(m.layers[0].moving_mean)  # noqa: E731
+    assert mean(plain) == pytest.approx(np.full(3, 0.95), rel=1e-3)
+    assert mean(averaged) == pytest.approx(np.full(3, 5.0), rel=0.01)  # 50 more batches in training mode
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5])
+def test_weight_average_outside_zero_to_one_is_refused_before_training(bad):
+    import keras
+
+    x, y = _linear_problem()
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="weight_average must be in"):
+        facelab.train(model, x, y, epochs=1, batch_size=16, weight_average=bad, verbose=False)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
