@@ -100,6 +100,11 @@ AUGMENTATIONS = {"flip-shift": True, "jitter": face_augment.geometric_jitter}
 issue 17) or facelab.augment (flips and shifts: the tables before issue 17); neither changes brightness, the cue
 the experiment controls."""
 EXPERIMENT2_AUGMENTATION = "jitter"
+WEIGHT_AVERAGE = 0.99
+"""Experiment 2: every method ends with a moving average of its weights over about the last 100 steps (2 epochs)
+(facelab.train's weight_average) rather than the last step's weights: which faces the last epoch happened to draw
+moved a seed's dark-face recall by up to 0.3 between epochs (benchmarks/lab04_dbvae_tried.md, fourth round).
+``--weight-average 0`` gives the tables before."""
 LATENT_FROM_ORIGINAL = True
 """The DB-VAEs take their latent vector from the un-augmented batch and reconstruct the augmented one, whose
 face logit they classify (facelab.train's latent_from_original): a VAE that also encodes the augmented faces spends
@@ -132,7 +137,7 @@ SCHEDULE = {"learning_rate": 5e-4, "cosine_decay": False}
 
 
 def train_method(name: str, data, seed: int, epochs: int, augment: bool = False,
-                 latent_from_original: bool = LATENT_FROM_ORIGINAL):
+                 latent_from_original: bool = LATENT_FROM_ORIGINAL, weight_average: float = 0.0, epoch_end=None):
     kind, options = METHODS[name]
     _seed_all(seed)
     if kind == "classifier":
@@ -143,7 +148,8 @@ def train_method(name: str, data, seed: int, epochs: int, augment: bool = False,
             p = facelab.group_balance_probabilities(data.minority_train[faces])
         history = facelab.train(model, data.x_train, data.y_train, epochs=epochs, seed=seed, face_probabilities=p,
                                 minority=data.minority_train, verbose=False,
-                                augment_images=augment, **SCHEDULE)
+                                augment_images=augment, weight_average=weight_average, epoch_end=epoch_end,
+                                **SCHEDULE)
     else:
         model = lab04.reference_db_vae_class()(options["latent_dim"])
         combine, bins, smoothing = options["combine"], options.get("bins"), options.get("smoothing_fac")
@@ -168,7 +174,8 @@ def train_method(name: str, data, seed: int, epochs: int, augment: bool = False,
                                 loss_fn=lab04.REFERENCES["debiasing_loss"],
                                 probability_fn=probabilities if combine else None,
                                 minority=data.minority_train, verbose=False,
-                                augment_images=augment, **SCHEDULE,
+                                augment_images=augment, weight_average=weight_average, epoch_end=epoch_end,
+                                **SCHEDULE,
                                 latent_from_original=bool(augment) and latent_from_original)
     return model, history
 
@@ -200,7 +207,8 @@ def experiment1(seeds, epochs: int) -> dict:
 
 
 def experiment2(seeds, epochs: int, methods, augment: str = EXPERIMENT2_AUGMENTATION,
-                latent_from_original: bool = LATENT_FROM_ORIGINAL) -> dict:
+                latent_from_original: bool = LATENT_FROM_ORIGINAL, weight_average: float = WEIGHT_AVERAGE,
+                per_epoch: bool = False) -> dict:
     rows = []
     source = ""
     for seed in seeds:
@@ -209,15 +217,20 @@ def experiment2(seeds, epochs: int, methods, augment: str = EXPERIMENT2_AUGMENTA
         natural = float(data.minority_train[data.y_train == 1].mean())
         hist_lr = colour_histogram_baseline(data.x_train, data.y_train, data.x_test, data.y_test)
         for name in methods:
-            start = time.time()
+            start, trace = time.time(), []
+
+            def measure(epoch, model, trace=trace, data=data):  # the last step's weights after each epoch
+                trace.append(facelab.bias_report(model, data.x_test, data.y_test, data.groups_test))
+
             model, history = train_method(name, data, seed, epochs, augment=AUGMENTATIONS[augment],
-                                          latent_from_original=latent_from_original)
+                                          latent_from_original=latent_from_original,
+                                          weight_average=weight_average, epoch_end=measure if per_epoch else None)
             row = {"seed": seed, "method": name, **facelab.bias_report(model, data.x_test, data.y_test,
                                                                        data.groups_test),
                    "natural_minority_share": natural, "minority_drawn": history.minority_drawn,
                    "minority_probability": history.minority_probability, "colour_histogram_lr": hist_lr,
                    "effective_faces": history.effective_faces, "train_faces": int((data.y_train == 1).sum()),
-                   "seconds": time.time() - start}
+                   "seconds": time.time() - start, **({"per_epoch": trace} if per_epoch else {})}
             rows.append(row)
             print(f"[exp2] seed {seed} {name}: gap {row['gap']:.3f} light {row['light_face_recall']:.3f} "
                   f"dark {row['dark_face_recall']:.3f} non-face {row['nonface_accuracy']:.3f} "
@@ -227,7 +240,7 @@ def experiment2(seeds, epochs: int, methods, augment: str = EXPERIMENT2_AUGMENTA
         "minority_share": RECIPE.get("minority_share", bias.MINORITY_SHARE),
         "dark_nonface_share": RECIPE.get("dark_nonface_share", bias.DARK_NONFACE_SHARE),
         "version": bias.RECIPE_VERSION if not RECIPE else f"{bias.RECIPE_VERSION} with {RECIPE}", "augment": True,
-        "augmentation": augment, "vae_on_original": latent_from_original},
+        "augmentation": augment, "vae_on_original": latent_from_original, "weight_average": weight_average},
         "methods": {m: METHODS[m][1] for m in methods}}
 
 
@@ -286,6 +299,8 @@ def markdown(results: dict) -> str:
                      + "(never brightness; the densities use unaugmented faces"
                      + ("; the DB-VAEs take their latent vector from the un-augmented batch and reconstruct and "
                         "classify the augmented one" if rec.get("vae_on_original") else "") + "). " if rec.get("augment") else "")
+                  + (f"Every method keeps a moving average of its weights (momentum {rec['weight_average']:g}), not "
+                     "the last step's. " if rec.get("weight_average") else "")
                   + "Effective faces: 1/Σp² of the last epoch's face-sampling probabilities (all training faces "
                   "when uniform; a handful when the probability piles onto a few).", "",
                   "| method | gap | light-face recall | dark-face recall | non-face accuracy | overall accuracy | "
@@ -319,6 +334,30 @@ def markdown(results: dict) -> str:
         for m in methods:
             per_epoch = np.asarray([r["minority_drawn"] for r in by[m]])
             lines.append(f"| {m} | " + " | ".join(_ms(per_epoch[:, i]) for i in range(per_epoch.shape[1])) + " |")
+        if "per_epoch" in rows[0]:
+            lines += ["", "Dark-face recall after each epoch, with the last step's weights (`--per-epoch`), and how much "
+                      "it changes between consecutive epochs over the last four (mean over seeds, and the largest):",
+                      "", "| method | " + " | ".join(f"epoch {i + 1}" for i in range(len(rows[0]["per_epoch"])))
+                      + " | change, last 4 epochs |", "|---|" + "---|" * (len(rows[0]["per_epoch"]) + 1)]
+            for m in methods:
+                dark = np.asarray([[e["dark_face_recall"] for e in r["per_epoch"]] for r in by[m]])
+                jumps = np.abs(np.diff(dark[:, -4:], axis=1))
+                lines.append(f"| {m} | " + " | ".join(_ms(dark[:, i], 2) for i in range(dark.shape[1]))
+                             + f" | {jumps.mean():.2f} (largest {jumps.max():.2f}) |")
+            last_base = {r["seed"]: r["per_epoch"][-1]["gap"] for r in by.get("standard", [])}
+            lines += ["", "The same runs, the last step's weights against the weights kept (the moving average, "
+                      "when there is one):", "", "| method | gap, last step | gap, kept | reduction, last step | "
+                      "reduction, kept |", "|---|---|---|---|---|"]
+            for m in methods:
+                rs = by[m]
+                last = [r["per_epoch"][-1]["gap"] for r in rs]
+                if m != "standard" and last_base and base:
+                    reductions = (_ms([1 - r["per_epoch"][-1]["gap"] / last_base[r["seed"]] for r in rs]),
+                                  _ms([1 - r["gap"] / base[r["seed"]] for r in rs]))
+                else:
+                    reductions = ("—", "—")
+                lines.append(f"| {m} | {_ms(last)} | {_ms([r['gap'] for r in rs])} | {reductions[0]} | "
+                             f"{reductions[1]} |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -338,6 +377,11 @@ def main(argv=None) -> int:
     parser.add_argument("--pilot", action="store_true",
                         help="the sweep that chose the DB-VAE settings: pilot seeds, experiment 2, neighbours of "
                              "dbvae-product; writes benchmarks/lab04_pilot.*")
+    parser.add_argument("--weight-average", type=float, default=WEIGHT_AVERAGE,
+                        help=f"experiment 2: every method ends with a moving average of its weights (default "
+                             f"{WEIGHT_AVERAGE}; 0: the last step's weights, the tables before)")
+    parser.add_argument("--per-epoch", action="store_true",
+                        help="experiment 2: also measure every model on the test set after each epoch")
     parser.add_argument("--cosine", action="store_true",
                         help="every method with Adam 1e-3 falling to 0 along a cosine (instead of 5e-4 throughout)")
     parser.add_argument("--minority-share", type=float,
@@ -364,7 +408,7 @@ def main(argv=None) -> int:
         results["experiment1"] = experiment1(args.seeds, args.epochs)
     if 2 in args.experiments:
         results["experiment2"] = experiment2(args.seeds, args.epochs, args.methods, args.augment,
-                                             not args.vae_sees_augmented)
+                                             not args.vae_sees_augmented, args.weight_average, args.per_epoch)
     results["meta"] = {"command": "python benchmarks/lab04_bias.py " + " ".join(argv if argv is not None
                                                                                else sys.argv[1:]),
                        "seeds": args.seeds, "epochs": args.epochs, "minutes": (time.time() - start) / 60,

@@ -103,7 +103,8 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
           seed: int = 0, loss_fn: Callable | None = None, probability_fn: Callable | None = None,
           face_probabilities: np.ndarray | None = None, minority: np.ndarray | None = None,
           augment_images: bool | Callable = False, latent_from_original: bool = False,
-          cosine_decay: bool = False, weight_average: float = 0.0, verbose: bool = True) -> History:
+          cosine_decay: bool = False, weight_average: float = 0.0, epoch_end: Callable | None = None,
+          verbose: bool = True) -> History:
     """Train a face classifier (``loss_fn=None``: sigmoid cross-entropy on its logit) or a DB-VAE
     (``loss_fn=debiasing_loss``) with balanced batches. Faces are drawn by ``face_probabilities`` (fixed) or, when
     ``probability_fn`` is given, by ``probability_fn(latent_means_of_the_training_faces)`` recomputed at the start
@@ -118,7 +119,9 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
     settle at the end). ``weight_average`` (e.g. 0.99): the model ends with an exponential moving average of its
     weights over the training steps (Keras's optimizer ``use_ema``; about ``1 / (1 - weight_average)`` steps), its
     batch-normalisation statistics then recomputed on training batches, instead of the weights of the last step
-    alone. ``minority`` (bool per training image) is only used to report the minority's share."""
+    alone. ``epoch_end(epoch, model)``, if given, is called after every epoch (epochs count from 1; the
+    weights are the last step's, not yet averaged), e.g. to measure how the model changes from epoch to epoch.
+    ``minority`` (bool per training image) is only used to report the minority's share."""
     import keras
     import tensorflow as tf
 
@@ -176,6 +179,8 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
         history.loss.append(float(np.mean(losses)))
         if minority_faces is not None:
             history.minority_drawn.append(float(minority_faces[np.concatenate(drawn)].mean()))
+        if epoch_end is not None:
+            epoch_end(epoch + 1, model)
         if verbose:
             share = f" · minority share of drawn faces {history.minority_drawn[-1]:.3f}" if minority_faces is not None else ""
             print(f"epoch {epoch + 1}/{epochs} · loss {history.loss[-1]:.4f}{share}")

@@ -277,3 +277,17 @@ def test_weight_average_outside_zero_to_one_is_refused_before_training(bad):
     with pytest.raises(ValueError, match="weight_average must be in"):
         facelab.train(model, x, y, epochs=1, batch_size=16, weight_average=bad, verbose=False)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+def test_epoch_end_sees_the_model_after_every_epoch():
+    import keras
+
+    x, y = _linear_problem()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    seen = []
+    facelab.train(model, x, y, epochs=3, batch_size=16, verbose=False,
+                  epoch_end=lambda epoch, m: seen.append((epoch, m, m.get_weights()[1].copy())))
+    assert [e for e, _, _ in seen] == [1, 2, 3] and all(m is model for _, m, _ in seen)
+    assert not np.array_equal(seen[0][2], seen[1][2])  # called between epochs, with the weights of that moment
+    assert np.array_equal(seen[-1][2], model.get_weights()[1])

@@ -467,6 +467,16 @@ def test_the_discussion_quotes_the_current_benchmark_tables(repo_root):
             assert int(reduction.group(1)) == round(100 * expected), line
 
 
+def test_the_discussion_quotes_how_many_dark_faces_the_standard_cnn_finds(repo_root):
+    import json
+
+    rows = json.loads((repo_root / "benchmarks" / "lab04_bias.json").read_text("utf-8"))["experiment2"]["rows"]
+    dark = [100 * r["dark_face_recall"] for r in rows if r["method"] == "standard"]
+    text = " ".join(_prose(repo_root, "### Discussion").split())
+    assert (f"it finds {round(np.mean(dark))} % of them on average, {round(min(dark))} % to {round(max(dark))} % "
+            "depending on the seed") in text, text
+
+
 def test_the_slides_broadcast_loss_is_rejected_whatever_the_check_seed(monkeypatch):
     """The B×B mean once matched the per-sample mean on 13 of 300 random check seeds; the cases now make faces and
     non-faces reconstruct differently, so it never can."""
