@@ -70,3 +70,25 @@ def test_the_tables_say_how_the_weights_were_kept_and_how_much_recall_moved_betw
         del row["per_epoch"]
     text = script.markdown(results)
     assert "moving average" not in text and "largest change" not in text
+
+
+def test_the_notebook_trains_experiment_2_as_the_script_does(script):
+    """The tables the notebook quotes come from the script: the notebook's experiment 2 must keep the same weights
+    (moving average, same momentum), epochs and augmentation, or its one run stops being one of the table's seeds."""
+    import re
+
+    import nbformat
+
+    path = Path(__file__).resolve().parents[1] / "solutions" / "04_facial_detection.ipynb"
+    cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    setup = next(c for c in cells if "bias.load_illumination_bias(" in c)
+    assert float(re.search(r"^WEIGHT_AVERAGE = ([\d.]+)", setup, re.M).group(1)) == script.WEIGHT_AVERAGE
+    assert int(re.search(r"^BENCH_EPOCHS = (\d+)", setup, re.M).group(1)) == script.EPOCHS
+    from mitdl_util import face_augment
+
+    assert script.AUGMENTATIONS[script.EXPERIMENT2_AUGMENTATION] is face_augment.geometric_jitter
+    trained = [c for c in cells if "facelab.train(" in c and "bench.x_train" in c]
+    assert len(trained) == 2  # the standard CNN and the DB-VAE
+    for cell in trained:
+        assert "weight_average=WEIGHT_AVERAGE" in cell and "augment_images=face_augment.geometric_jitter" in cell
+        assert "epochs=BENCH_EPOCHS" in cell
