@@ -152,11 +152,49 @@ def _wait_for_run_all(page, name: str, dialogs: list[str], limit: float = 300) -
         idle = _status(page) == "idle"
         if prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts) and idle:
             return True
+        if "[*]:" not in prompts and _kernel_name(page) == "No Kernel":  # nothing can run: attach one, click again
+            _attach_kernel(page, name, dialogs, limit=5)
+            return False
         quiet = quiet + 1 if idle and "[*]:" not in prompts else 0
         if quiet >= 15:
             return page.locator(stderr).count() > 0
         page.wait_for_timeout(1000)
     raise AssertionError(f"{name}: cells still running after {limit:.0f} s: {_prompts(page)} (dialogs: {dialogs})")
+
+
+def _start_kernel(url: str, path: Path) -> None:
+    """Start the notebook's kernel through the server's REST API before the page opens the notebook: JupyterLab
+    then connects to this session instead of choosing a kernel itself. On a busy machine, before it had loaded the
+    list of kernels, it twice left the first notebook with "No Kernel" (CI). (The server calls the kernel
+    "starting" until a client connects, so the page waits for it to be idle, not this.)"""
+    kernel = nbformat.read(path, as_version=4).metadata.get("kernelspec", {}).get("name", "python3")
+    body = json.dumps({"path": f"solutions/{path.name}", "type": "notebook", "name": path.name,
+                       "kernel": {"name": kernel}}).encode()
+    request = urllib.request.Request(f"{url}/api/sessions?token={TOKEN}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert json.load(response)["kernel"]["name"] == kernel
+
+
+def _kernel_name(page) -> str:
+    return (page.text_content(f"{NOTEBOOK} .jp-Toolbar-kernelName", timeout=10_000) or "").strip()
+
+
+def _attach_kernel(page, name: str, dialogs: list[str], limit: float = 60) -> None:
+    """Wait until the notebook on screen shows a kernel; if it still says "No Kernel" after `limit` seconds,
+    choose one through Kernel > Change Kernel… (its dialog preselects the notebook's own)."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        dialogs += _dismiss_dialogs(page)
+        if _kernel_name(page) not in ("", "No Kernel"):
+            return
+        page.wait_for_timeout(1000)
+    page.click("div.lm-MenuBar-itemLabel:text-is('Kernel')", timeout=10_000)
+    page.click("li.lm-Menu-item[data-command='kernelmenu:change']", timeout=10_000)
+    page.wait_for_selector(".jp-Dialog", timeout=10_000)
+    dialogs += _dismiss_dialogs(page)  # its accept button selects the preselected kernel
+    page.wait_for_timeout(2000)
+    assert _kernel_name(page) not in ("", "No Kernel"), f"{name}: no kernel after Change Kernel (dialogs: {dialogs})"
 
 
 def _run_all(page, name: str, dialogs: list[str], limit: float = 240) -> None:
@@ -186,14 +224,16 @@ def test_run_all_cells_in_jupyterlab(path, lab_server, browser):
     url, work = lab_server
     saved = work / "solutions" / path.name
     before = saved.stat().st_mtime
+    _start_kernel(url, saved)
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     try:
         # A fresh workspace (`?reset`) so no notebook from an earlier test is open beside this one.
         page.goto(f"{url}/lab/workspaces/ui-{path.stem}/tree/solutions/{path.name}?reset&token={TOKEN}")
         page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=60_000)
+        dialogs: list[str] = []
+        _attach_kernel(page, path.name, dialogs)
         page.wait_for_function(f"() => document.querySelector('{NOTEBOOK} .jp-Notebook-ExecutionIndicator')"
                                "?.getAttribute('data-status') === 'idle'", timeout=60_000)
-        dialogs: list[str] = []
         _run_all(page, path.name, dialogs)
         math = page.locator(f"{NOTEBOOK} mjx-container").count()
         page.keyboard.press("Control+s")
