@@ -103,7 +103,7 @@ EXPERIMENT2_AUGMENTATION = "jitter"
 WEIGHT_AVERAGE = 0.99
 """Experiment 2: every method ends with a moving average of its weights over about the last 100 steps (2 epochs)
 (facelab.train's weight_average) rather than the last step's weights: which faces the last epoch happened to draw
-moved a seed's dark-face recall by up to 0.3 between epochs (benchmarks/lab04_dbvae_tried.md, fourth round).
+moved a seed's dark-face recall by up to 0.34 between its last epochs (benchmarks/lab04_per_epoch.md).
 ``--weight-average 0`` gives the tables before."""
 LATENT_FROM_ORIGINAL = True
 """The DB-VAEs take their latent vector from the un-augmented batch and reconstruct the augmented one, whose

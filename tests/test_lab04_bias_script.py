@@ -92,3 +92,21 @@ def test_the_notebook_trains_experiment_2_as_the_script_does(script):
     for cell in trained:
         assert "weight_average=WEIGHT_AVERAGE" in cell and "augment_images=face_augment.geometric_jitter" in cell
         assert "epochs=BENCH_EPOCHS" in cell
+
+
+def test_the_notebooks_epoch_to_epoch_example_is_a_pilot_seed_of_the_per_epoch_table():
+    """The notebook explains the weight averaging with one pilot seed's dark-face recall over its last four epochs;
+    those numbers must be a row of benchmarks/lab04_per_epoch.json (last step's weights, DB-VAE)."""
+    import json
+    import re
+
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    rows = json.loads((root / "benchmarks" / "lab04_per_epoch.json").read_text("utf-8"))["experiment2"]["rows"]
+    cells = nbformat.read(root / "solutions" / "04_facial_detection.ipynb", as_version=4).cells
+    text = " ".join(next(c.source for c in cells if "moving average of their weights" in c.source).split())
+    quoted = re.search(r"pilot seeds, ([\d.]+), ([\d.]+), ([\d.]+) and ([\d.]+) over the last four epochs", text)
+    assert quoted, text
+    runs = [[round(e["dark_face_recall"], 2) for e in r["per_epoch"][-4:]] for r in rows if r["method"] == "dbvae-product"]
+    assert [float(v) for v in quoted.groups()] in runs
