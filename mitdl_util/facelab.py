@@ -168,11 +168,7 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
                                                 else float(minority_faces.mean()))
         losses, drawn = [], []
         for f, n in _batches(len(faces), len(nonfaces), p, batch_size, rng):
-            originals = images = np.concatenate([faces[f], nonfaces[n]])
-            if augment_images:
-                images = (augment_images if callable(augment_images) else augment)(images, rng)
-            if not latent_from_original:
-                originals = images
+            images, originals = _views(faces[f], nonfaces[n], augment_images, latent_from_original, rng)
             labels = np.r_[np.ones(len(f), np.float32), np.zeros(len(n), np.float32)]
             losses.append(float(step(tf.constant(images), tf.constant(labels), tf.constant(originals))))
             drawn.append(f)
@@ -191,24 +187,28 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
     return history
 
 
+def _views(faces: np.ndarray, nonfaces: np.ndarray, augment_images, latent_from_original: bool, rng):
+    """One training batch as the model sees it: (images, originals) — the (augmented) batch, and the batch the
+    DB-VAE's latent vector comes from (the un-augmented one with ``latent_from_original``, else the same)."""
+    originals = images = np.concatenate([faces, nonfaces])
+    if augment_images:
+        images = (augment_images if callable(augment_images) else augment)(images, rng)
+    return images, (originals if latent_from_original else images)
+
+
 def _refresh_batchnorm(model, faces, nonfaces, p, batch_size, rng, augment_images, latent_from_original, debias,
                        batches: int = 50) -> None:
     """Batch-normalisation statistics for averaged weights: ``batches`` forward passes in training mode (no weight
-    update) over training batches drawn as in training, so the moving means and variances match the weights they
-    serve (with the lab's momentum 0.9, what the last-step weights left in them weighs 0.9**50, under 1 %)."""
+    update) over training batches drawn and seen as in training, so the moving means and variances match the
+    weights they serve (with the lab's momentum 0.9, what the last-step weights left in them weighs 0.9**50,
+    under 1 %)."""
     done = 0
     while done < batches:
         for f, n in _batches(len(faces), len(nonfaces), p, batch_size, rng):
-            originals = images = np.concatenate([faces[f], nonfaces[n]])
-            if augment_images:
-                images = (augment_images if callable(augment_images) else augment)(images, rng)
-            if not debias:
-                model(images, training=True)
-            elif latent_from_original:
-                model(originals, training=True)
+            images, originals = _views(faces[f], nonfaces[n], augment_images, latent_from_original, rng)
+            model(originals if debias else images, training=True)
+            if debias and latent_from_original:
                 _encode_training(model, images)
-            else:
-                model(images, training=True)
             done += 1
             if done == batches:
                 return

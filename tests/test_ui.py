@@ -165,8 +165,8 @@ def _wait_for_run_all(page, name: str, dialogs: list[str], limit: float = 300) -
 def _start_kernel(url: str, path: Path) -> None:
     """Start the notebook's kernel through the server's REST API before the page opens the notebook: JupyterLab
     then connects to this session instead of choosing a kernel itself. On a busy machine, before it had loaded the
-    list of kernels, it twice left the first notebook with "No Kernel" (CI). (The server calls the kernel
-    "starting" until a client connects, so the page waits for it to be idle, not this.)"""
+    list of kernels, it once left the first notebook with "No Kernel" (a fresh-clone CI run; the screenshot showed
+    it). (The server calls the kernel "starting" until a client connects, so the page waits for it to be idle.)"""
     kernel = nbformat.read(path, as_version=4).metadata.get("kernelspec", {}).get("name", "python3")
     body = json.dumps({"path": f"solutions/{path.name}", "type": "notebook", "name": path.name,
                        "kernel": {"name": kernel}}).encode()
