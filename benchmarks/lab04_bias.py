@@ -105,6 +105,16 @@ WEIGHT_AVERAGE = 0.99
 (facelab.train's weight_average) rather than the last step's weights: which faces the last epoch happened to draw
 moved a seed's dark-face recall by up to 0.34 between its last epochs (benchmarks/lab04_per_epoch.md).
 ``--weight-average 0`` gives the tables before."""
+UPDATES_PER_EPOCH = 4
+"""Experiment 2: every resampling DB-VAE recomputes its face probabilities 4 times per epoch (every 14 steps), not
+once, so the draw follows the latent space as it moves within an epoch (round 5 of
+benchmarks/lab04_dbvae_tried.md). ``--updates-per-epoch 1`` gives the tables before."""
+UNIFORM_SHARE = 0.2
+"""Experiment 2: 20 % of every resampling DB-VAE's face draws are uniform (facelab.train's uniform_share), so the
+common faces keep being seen while the rare ones are favoured: the DB-VAE had lost 1.3 points of light-face recall
+against the standard CNN on the pilot seeds (round 5). ``--uniform-share 0`` gives the tables before."""
+RESAMPLING = {"updates_per_epoch": UPDATES_PER_EPOCH, "uniform_share": UNIFORM_SHARE}
+"""How the resampling DB-VAEs draw their faces (set from ``--updates-per-epoch`` and ``--uniform-share``)."""
 LATENT_FROM_ORIGINAL = True
 """The DB-VAEs take their latent vector from the un-augmented batch and reconstruct the augmented one, whose
 face logit they classify (facelab.train's latent_from_original): a VAE that also encodes the augmented faces spends
@@ -175,7 +185,7 @@ def train_method(name: str, data, seed: int, epochs: int, augment: bool = False,
                                 probability_fn=probabilities if combine else None,
                                 minority=data.minority_train, verbose=False,
                                 augment_images=augment, weight_average=weight_average, epoch_end=epoch_end,
-                                **SCHEDULE,
+                                **SCHEDULE, **(RESAMPLING if combine else {}),
                                 latent_from_original=bool(augment) and latent_from_original)
     return model, history
 
@@ -240,7 +250,8 @@ def experiment2(seeds, epochs: int, methods, augment: str = EXPERIMENT2_AUGMENTA
         "minority_share": RECIPE.get("minority_share", bias.MINORITY_SHARE),
         "dark_nonface_share": RECIPE.get("dark_nonface_share", bias.DARK_NONFACE_SHARE),
         "version": bias.RECIPE_VERSION if not RECIPE else f"{bias.RECIPE_VERSION} with {RECIPE}", "augment": True,
-        "augmentation": augment, "vae_on_original": latent_from_original, "weight_average": weight_average},
+        "augmentation": augment, "vae_on_original": latent_from_original, "weight_average": weight_average,
+        **RESAMPLING},
         "methods": {m: METHODS[m][1] for m in methods}}
 
 
@@ -301,6 +312,10 @@ def markdown(results: dict) -> str:
                         "classify the augmented one" if rec.get("vae_on_original") else "") + "). " if rec.get("augment") else "")
                   + (f"Every method keeps a moving average of its weights (momentum {rec['weight_average']:g}), not "
                      "the last step's. " if rec.get("weight_average") else "")
+                  + (f"The resampling DB-VAEs recompute their face probabilities "
+                     f"{rec.get('updates_per_epoch', 1)} time{'s' if rec.get('updates_per_epoch', 1) > 1 else ''} "
+                     f"per epoch and draw {rec.get('uniform_share', 0.0):.0%} of their faces uniformly. "
+                     if rec.get("updates_per_epoch", 1) > 1 or rec.get("uniform_share") else "")
                   + "Effective faces: 1/Σp² of the last epoch's face-sampling probabilities (all training faces "
                   "when uniform; a handful when the probability piles onto a few).", "",
                   "| method | gap | light-face recall | dark-face recall | non-face accuracy | overall accuracy | "
@@ -380,6 +395,12 @@ def main(argv=None) -> int:
     parser.add_argument("--weight-average", type=float, default=WEIGHT_AVERAGE,
                         help=f"experiment 2: every method ends with a moving average of its weights (default "
                              f"{WEIGHT_AVERAGE}; 0: the last step's weights, the tables before)")
+    parser.add_argument("--updates-per-epoch", type=int, default=UPDATES_PER_EPOCH,
+                        help=f"experiment 2: how many times per epoch the DB-VAEs recompute their face probabilities "
+                             f"(default {UPDATES_PER_EPOCH}; 1: once per epoch, the tables before)")
+    parser.add_argument("--uniform-share", type=float, default=UNIFORM_SHARE,
+                        help=f"experiment 2: share of the DB-VAEs' face draws that is uniform (default "
+                             f"{UNIFORM_SHARE}; 0: the probabilities alone, the tables before)")
     parser.add_argument("--per-epoch", action="store_true",
                         help="experiment 2: also measure every model on the test set after each epoch")
     parser.add_argument("--cosine", action="store_true",
@@ -392,6 +413,7 @@ def main(argv=None) -> int:
     for key in ("minority_share", "dark_nonface_share"):
         if getattr(args, key) is not None:
             RECIPE[key] = getattr(args, key)
+    RESAMPLING.update(updates_per_epoch=args.updates_per_epoch, uniform_share=args.uniform_share)
     if args.cosine:
         SCHEDULE.update(learning_rate=1e-3, cosine_decay=True)
     if args.pilot:

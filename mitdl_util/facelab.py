@@ -5,7 +5,8 @@ so the notebook trains with the student's own functions and the script with the 
 
 Every method trains with the same batches: half faces, drawn with replacement by a probability per training face
 (uniform for the standard CNN, by true group for oversampling, by the DB-VAE's latent densities for the DB-VAE,
-recomputed every epoch), half non-faces drawn uniformly.
+recomputed every epoch or several times per epoch, optionally with a uniform share), half non-faces drawn
+uniformly.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from .todo import require
 class History:
     """What happened per epoch: mean loss, the minority's share of the face-sampling probability, the share of
     minority faces among the faces actually drawn (when `minority` was given), and the effective number of faces
-    the sampling probabilities rely on (1 / Σp²: all faces when uniform, 1 when one face takes all)."""
+    the sampling probabilities rely on (1 / Σp²: all faces when uniform, 1 when one face takes all). When the
+    probabilities change within an epoch (``updates_per_epoch``), the probability-based numbers are the epoch's
+    means over its updates."""
 
     loss: list[float] = field(default_factory=list)
     minority_probability: list[float] = field(default_factory=list)
     minority_drawn: list[float] = field(default_factory=list)
     effective_faces: list[float] = field(default_factory=list)  # 1 / sum(p²): how many faces the draw relies on
-    probabilities: np.ndarray | None = None  # the last epoch's face-sampling probabilities
+    probabilities: np.ndarray | None = None  # the last face-sampling probabilities
 
 
 def _require(model) -> None:
@@ -89,13 +92,16 @@ def augment(images: np.ndarray, rng: np.random.Generator, shift: int = 4) -> np.
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def _batches(n_faces: int, n_nonfaces: int, p_faces: np.ndarray | None, batch_size: int,
-             rng: np.random.Generator):
+def _batches(n_faces: int, n_nonfaces: int, p_faces, batch_size: int, rng: np.random.Generator):
+    """One epoch of (face indices, non-face indices) per step. ``p_faces``: the face-sampling probabilities (None:
+    uniform), or a function ``step -> probabilities`` asked before every step (the probabilities can change within
+    an epoch)."""
     half = batch_size // 2
     steps = (n_faces + n_nonfaces) // batch_size
     nonface_order = rng.permutation(np.resize(rng.permutation(n_nonfaces), steps * half))
     for step in range(steps):
-        faces = rng.choice(n_faces, half, replace=True, p=p_faces)
+        p = p_faces(step) if callable(p_faces) else p_faces
+        faces = rng.choice(n_faces, half, replace=True, p=p)
         yield faces, nonface_order[step * half:(step + 1) * half]
 
 
@@ -103,12 +109,17 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
           seed: int = 0, loss_fn: Callable | None = None, probability_fn: Callable | None = None,
           face_probabilities: np.ndarray | None = None, minority: np.ndarray | None = None,
           augment_images: bool | Callable = False, latent_from_original: bool = False,
-          cosine_decay: bool = False, weight_average: float = 0.0, epoch_end: Callable | None = None,
-          verbose: bool = True) -> History:
+          cosine_decay: bool = False, weight_average: float = 0.0, updates_per_epoch: int = 1,
+          uniform_share: float = 0.0,
+          epoch_end: Callable | None = None, verbose: bool = True) -> History:
     """Train a face classifier (``loss_fn=None``: sigmoid cross-entropy on its logit) or a DB-VAE
     (``loss_fn=debiasing_loss``) with balanced batches. Faces are drawn by ``face_probabilities`` (fixed) or, when
     ``probability_fn`` is given, by ``probability_fn(latent_means_of_the_training_faces)`` recomputed at the start
-    of every epoch. ``augment_images``: random flips and shifts of every batch (:func:`augment`), or a function
+    of every epoch (``updates_per_epoch`` > 1: that many times per epoch, at evenly spaced steps, so the draw
+    follows the latent space as it changes within an epoch; the history then reports each epoch's mean over its
+    updates). ``uniform_share`` (e.g. 0.2): that share of the face draws is uniform, the rest follows
+    ``probability_fn`` (the probabilities become ``(1 - uniform_share) * p + uniform_share / N``), so no face is
+    left out of training while the draw favours the rare ones. ``augment_images``: random flips and shifts of every batch (:func:`augment`), or a function
     ``(images, rng) -> images`` to use instead (e.g. ``mitdl_util.face_augment.jitter``); the
     probabilities are always computed on the unaugmented faces. ``latent_from_original`` (a DB-VAE trained with
     augmentation): the latent vector comes from the original batch while the face logit and the reconstruction
@@ -156,24 +167,41 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
+    if not 0.0 <= uniform_share <= 1.0:
+        raise ValueError(f"uniform_share must be in [0, 1] (0: the probabilities alone); got {uniform_share}")
+    if updates_per_epoch < 1 or updates_per_epoch > steps:
+        raise ValueError(f"updates_per_epoch must be between 1 and the {steps} steps of an epoch; "
+                         f"got {updates_per_epoch}")
     history = History()
     p = face_probabilities
+    every = -(-steps // updates_per_epoch)  # steps between two updates of the probabilities
     for epoch in range(epochs):
-        if probability_fn is not None:
-            p = np.asarray(probability_fn(latent_means(model, faces)), np.float64)
-            p = p / p.sum()
-        history.effective_faces.append(float(len(faces)) if p is None else float(1.0 / np.sum(np.square(p))))
-        if minority_faces is not None:
-            history.minority_probability.append(float(np.sum(p[minority_faces])) if p is not None
-                                                else float(minority_faces.mean()))
+        effective, shares = [], []
+
+        def probabilities_at(i, effective=effective, shares=shares):  # asked by _batches before every step
+            nonlocal p
+            if i % every == 0:
+                if probability_fn is not None:
+                    p = np.asarray(probability_fn(latent_means(model, faces)), np.float64)
+                    p = p / p.sum()
+                    if uniform_share:
+                        p = (1.0 - uniform_share) * p + uniform_share / len(p)
+                        p = p / p.sum()
+                effective.append(float(len(faces)) if p is None else float(1.0 / np.sum(np.square(p))))
+                if minority_faces is not None:
+                    shares.append(float(np.sum(p[minority_faces])) if p is not None else float(minority_faces.mean()))
+            return p
+
         losses, drawn = [], []
-        for f, n in _batches(len(faces), len(nonfaces), p, batch_size, rng):
+        for f, n in _batches(len(faces), len(nonfaces), probabilities_at, batch_size, rng):
             images, originals = _views(faces[f], nonfaces[n], augment_images, latent_from_original, rng)
             labels = np.r_[np.ones(len(f), np.float32), np.zeros(len(n), np.float32)]
             losses.append(float(step(tf.constant(images), tf.constant(labels), tf.constant(originals))))
             drawn.append(f)
         history.loss.append(float(np.mean(losses)))
+        history.effective_faces.append(float(np.mean(effective)))
         if minority_faces is not None:
+            history.minority_probability.append(float(np.mean(shares)))
             history.minority_drawn.append(float(minority_faces[np.concatenate(drawn)].mean()))
         if epoch_end is not None:
             epoch_end(epoch + 1, model)

@@ -291,3 +291,79 @@ def test_epoch_end_sees_the_model_after_every_epoch():
     assert [e for e, _, _ in seen] == [1, 2, 3] and all(m is model for _, m, _ in seen)
     assert not np.array_equal(seen[0][2], seen[1][2])  # called between epochs, with the weights of that moment
     assert np.array_equal(seen[-1][2], model.get_weights()[1])
+
+
+def test_updates_per_epoch_recomputes_the_probabilities_within_an_epoch():
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 8, 8, 3)).astype(np.float32)
+    y = np.r_[np.ones(64), np.zeros(64)].astype(np.uint8)
+    minority = np.zeros(128, bool)
+    minority[:8] = True  # 8 of the 64 faces
+    calls = []
+
+    def alternate(mu):  # all the probability on the minority, then none of it, then all of it again...
+        calls.append(len(mu))
+        on = len(calls) % 2 == 1
+        return np.where(minority[:64] == on, 1.0, 0.0)
+
+    def run(updates):
+        calls.clear()
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+        model.encode = lambda images: (model(images), np.asarray(images).reshape(len(images), -1)[:, :2])
+        return facelab.train(model, x, y, epochs=2, batch_size=16, probability_fn=alternate, minority=minority,
+                             updates_per_epoch=updates, verbose=False)
+
+    once = run(1)  # 8 steps per epoch; once per epoch: the minority in epoch 1, the others in epoch 2
+    assert len(calls) == 2 and calls[0] == 64
+    assert once.minority_drawn == [1.0, 0.0] and once.minority_probability == [1.0, 0.0]
+    four = run(4)  # every 2 steps, alternating: half of each epoch's draws are minority faces
+    assert len(calls) == 8
+    assert four.minority_drawn == [0.5, 0.5] and four.minority_probability == [0.5, 0.5]
+    assert four.effective_faces == [pytest.approx(32.0)] * 2  # mean of 8 (minority) and 56 (the others)
+
+
+@pytest.mark.parametrize("bad", [0, 3])
+def test_updates_per_epoch_outside_one_to_the_steps_of_an_epoch_is_refused(bad):
+    import keras
+
+    x, y = _linear_problem()
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="updates_per_epoch must be between 1 and the"):
+        facelab.train(model, x, y, epochs=1, batch_size=16, updates_per_epoch=bad, verbose=False)
+
+
+def test_uniform_share_keeps_that_share_of_the_face_draws_uniform():
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 8, 8, 3)).astype(np.float32)
+    y = np.r_[np.ones(64), np.zeros(64)].astype(np.uint8)
+    minority = np.zeros(128, bool)
+    minority[:8] = True  # 8 of the 64 faces
+
+    def run(share):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+        model.encode = lambda images: (model(images), np.asarray(images).reshape(len(images), -1)[:, :2])
+        return facelab.train(model, x, y, epochs=3, batch_size=16, minority=minority, uniform_share=share,
+                             probability_fn=lambda mu: np.where(minority[:64], 1.0, 0.0), verbose=False)
+
+    assert run(0.0).minority_probability == [1.0] * 3
+    mixed = run(0.5)  # half the draws on the 8 minority faces, half uniform over all 64 (of which 8 minority)
+    assert mixed.minority_probability == [pytest.approx(0.5 + 0.5 * 8 / 64)] * 3
+    assert mixed.probabilities.min() == pytest.approx(0.5 / 64)  # every face can be drawn
+    assert 0.45 < np.mean(mixed.minority_drawn) < 0.68
+    assert run(1.0).minority_probability == [pytest.approx(8 / 64)] * 3  # uniform
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_uniform_share_outside_zero_to_one_is_refused(bad):
+    import keras
+
+    x, y = _linear_problem()
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="uniform_share must be in"):
+        facelab.train(model, x, y, epochs=1, batch_size=16, uniform_share=bad, verbose=False)

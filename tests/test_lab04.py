@@ -589,7 +589,8 @@ def test_answers_in_another_style_train_in_the_lab(blob_split):
                             probability_fn=lambda mu: sample_probabilities(mu, smoothing_fac=1.0, combine="product"),
                             verbose=False)
     assert np.isfinite(history.loss).all() and facelab.latent_means(db_vae, x[:5]).shape == (5, 4)
-    # experiment 2's way: augmented batches, the latent vector from the originals, averaged weights
+    # experiment 2's way: augmented batches, the latent vector from the originals, averaged weights, the
+    # probabilities recomputed within an epoch with a uniform share
     classifier = build_face_classifier(n_filters=4)
     history = facelab.train(classifier, x, y, epochs=1, seed=0, augment_images=True, weight_average=0.9,
                             verbose=False)
@@ -597,5 +598,7 @@ def test_answers_in_another_style_train_in_the_lab(blob_split):
     db_vae = DB_VAE(4, n_filters=4)
     history = facelab.train(db_vae, x, y, epochs=2, seed=0, loss_fn=debiasing_loss,
                             probability_fn=lambda mu: sample_probabilities(mu, smoothing_fac=1.0, combine="product"),
-                            augment_images=True, latent_from_original=True, weight_average=0.9, verbose=False)
+                            augment_images=True, latent_from_original=True, weight_average=0.9,
+                            updates_per_epoch=2, uniform_share=0.2, verbose=False)
     assert np.isfinite(history.loss).all() and facelab.predict_faces(db_vae, x).shape == (len(x),)
+    assert history.probabilities.min() >= 0.2 / int((y == 1).sum()) - 1e-12

@@ -92,6 +92,11 @@ def test_the_notebook_trains_experiment_2_as_the_script_does(script):
     for cell in trained:
         assert "weight_average=WEIGHT_AVERAGE" in cell and "augment_images=face_augment.geometric_jitter" in cell
         assert "epochs=BENCH_EPOCHS" in cell
+    db_vae = next(c for c in trained if "probability_fn=" in c)  # the DB-VAE draws its faces as the script's do
+    assert int(re.search(r"^UPDATES_PER_EPOCH = (\d+)", db_vae, re.M).group(1)) == script.UPDATES_PER_EPOCH
+    assert float(re.search(r"^UNIFORM_SHARE = ([\d.]+)", db_vae, re.M).group(1)) == script.UNIFORM_SHARE
+    assert "updates_per_epoch=UPDATES_PER_EPOCH" in db_vae and "uniform_share=UNIFORM_SHARE" in db_vae
+    assert script.RESAMPLING == {"updates_per_epoch": script.UPDATES_PER_EPOCH, "uniform_share": script.UNIFORM_SHARE}
 
 
 def test_the_notebooks_epoch_to_epoch_example_is_a_pilot_seed_of_the_per_epoch_table():
@@ -110,3 +115,87 @@ def test_the_notebooks_epoch_to_epoch_example_is_a_pilot_seed_of_the_per_epoch_t
     assert quoted, text
     runs = [[round(e["dark_face_recall"], 2) for e in r["per_epoch"][-4:]] for r in rows if r["method"] == "dbvae-product"]
     assert [float(v) for v in quoted.groups()] in runs
+
+
+def test_only_the_resampling_db_vaes_update_their_probabilities_within_an_epoch_and_keep_a_uniform_share(
+        script, monkeypatch):
+    """--updates-per-epoch and --uniform-share change how a DB-VAE draws its faces: the standard CNN, oversampling
+    and the DB-VAE without resampling must train as before."""
+    from types import SimpleNamespace
+
+    from mitdl_util import facelab
+
+    seen = {}
+
+    def fake_train(model, x, y, **kwargs):
+        seen[name] = kwargs
+        return facelab.History()
+
+    monkeypatch.setattr(script.facelab, "train", fake_train)
+    rng = np.random.default_rng(0)
+    data = SimpleNamespace(x_train=rng.random((8, 64, 64, 3)).astype(np.float32), y_train=np.r_[np.ones(4), np.zeros(4)],
+                           minority_train=np.r_[True, False, False, False, np.zeros(4, bool)])
+    for name in ("standard", "oversample", "dbvae-uniform", "dbvae-product", "dbvae-max"):
+        script.train_method(name, data, seed=0, epochs=1)
+    for name in ("standard", "oversample", "dbvae-uniform"):
+        assert "updates_per_epoch" not in seen[name] and "uniform_share" not in seen[name], name
+    for name in ("dbvae-product", "dbvae-max"):
+        assert seen[name]["updates_per_epoch"] == 4 and seen[name]["uniform_share"] == 0.2, name
+    monkeypatch.setitem(script.RESAMPLING, "uniform_share", 0.0)  # as --uniform-share 0 sets it
+    name = "dbvae-product"
+    script.train_method(name, data, seed=0, epochs=1)
+    assert seen[name]["uniform_share"] == 0.0 and seen[name]["updates_per_epoch"] == 4
+
+
+def _round5():
+    import json
+
+    rows = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "lab04_round5_pilot.json")
+                      .read_text("utf-8"))["experiment2"]["rows"]
+    standard = {r["seed"]: r for r in rows if r["setting"] == "standard CNN"}
+    by = {}
+    for r in sorted(rows, key=lambda r: r["seed"]):
+        if r["setting"] != "standard CNN":
+            by.setdefault(r["setting"], []).append(r)
+    return standard, by
+
+
+def test_the_fifth_rounds_table_is_its_pilot_runs():
+    """Every row of round 5 in lab04_dbvae_tried.md is a setting of lab04_round5_pilot.json on the same 20 pilot
+    seeds (none of them reported), with each seed's standard CNN as its baseline."""
+    import re
+
+    standard, by = _round5()
+    assert sorted(standard) == list(range(100, 120))
+    tried = (Path(__file__).resolve().parents[1] / "benchmarks" / "lab04_dbvae_tried.md").read_text("utf-8")
+    round5 = tried[tried.index("## Fifth round"):]
+    for setting, rs in by.items():
+        assert [r["seed"] for r in rs] == list(range(100, 120)), setting
+        line = next(ln for ln in round5.splitlines() if ln.startswith(f"| {setting} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        red = np.asarray([1 - r["gap"] / standard[r["seed"]]["gap"] for r in rs])
+        assert [float(v) for v in cells[1].split(", ")] == pytest.approx(red, abs=0.005), setting
+        mean, sd = (float(v) for v in re.match(r"([\d.]+) ± ([\d.]+)", cells[2]).groups())
+        assert (mean, sd) == pytest.approx((red.mean(), red.std(ddof=1)), abs=0.0005), setting
+        assert float(cells[3]) == pytest.approx(red.min(), abs=0.005), setting
+        light = np.mean([r["light_face_recall"] - standard[r["seed"]]["light_face_recall"] for r in rs])
+        assert float(cells[4]) == pytest.approx(light, abs=0.0005), setting
+    chosen = next(s for s in by if "(chosen)" in s)
+    assert "20 % uniform" in chosen and "4 updates" in chosen
+
+
+def test_the_notebook_says_what_the_uniform_share_fixed_on_the_pilot_seeds():
+    import nbformat
+
+    standard, by = _round5()
+
+    def light_lost(setting):
+        return -np.mean([r["light_face_recall"] - standard[r["seed"]]["light_face_recall"] for r in by[setting]])
+
+    path = Path(__file__).resolve().parents[1] / "solutions" / "04_facial_detection.ipynb"
+    text = " ".join(next(c.source for c in nbformat.read(path, as_version=4).cells
+                         if c.cell_type == "markdown" and "### Train the DB-VAE" in c.source).split())
+    assert ("without that share the common faces are seen so much less often that the DB-VAE found about a point "
+            "fewer of the light faces than the standard CNN did, over the script's 20 pilot seeds") in text
+    assert 0.008 <= light_lost("baseline (round 4: once per epoch, no uniform share)") <= 0.02
+    assert light_lost("4 updates per epoch, 20 % uniform (chosen)") < 0.008
