@@ -467,6 +467,29 @@ def test_the_discussion_quotes_the_current_benchmark_tables(repo_root):
             assert int(reduction.group(1)) == round(100 * expected), line
 
 
+def test_the_discussion_says_what_the_lectures_smoothing_costs(repo_root):
+    """The product with smoothing 0.001 no longer collapses once a fifth of the draws is uniform; the discussion
+    gives its gap, its reduction and the light-face recall it loses, from lab04_bias.json."""
+    import json
+    import re
+
+    rows = json.loads((repo_root / "benchmarks" / "lab04_bias.json").read_text("utf-8"))["experiment2"]["rows"]
+    base = {r["seed"]: r for r in rows if r["method"] == "standard"}
+    sharp = [r for r in rows if r["method"] == "dbvae-product-s0.001"]
+    line = next(ln for ln in _prose(repo_root, "### Discussion").splitlines()
+                if ln.startswith('| DB-VAE, `"product"`, smoothing 0.001'))
+    lost, mean, sd, reduction = re.search(r"loses (\d+) points of light-face recall\) \| ([\d.]+) ± ([\d.]+) \| (\d+) % \|",
+                                          line).groups()
+    gaps = np.asarray([r["gap"] for r in sharp])
+    assert (float(mean), float(sd)) == pytest.approx((gaps.mean(), gaps.std(ddof=1)), abs=0.006)
+    assert int(reduction) == round(100 * np.mean([1 - r["gap"] / base[r["seed"]]["gap"] for r in sharp]))
+    light = np.mean([base[r["seed"]]["light_face_recall"] - r["light_face_recall"] for r in sharp])
+    assert int(lost) == round(100 * light)
+    text = " ".join(_prose(repo_root, "Which way of combining dimensions?").split())
+    assert f"it finds {int(lost)} points fewer of the light faces" in text
+    assert max(round(r["effective_faces"][-1]) for r in sharp) <= 2 and "on one or two faces" in text
+
+
 def test_the_discussion_quotes_how_many_dark_faces_the_standard_cnn_finds(repo_root):
     import json
 

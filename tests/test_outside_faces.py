@@ -279,16 +279,16 @@ def test_the_discussion_quotes_the_ten_seed_table(repo_root):
 
     nb = nbformat.read(repo_root / "solutions" / "04_facial_detection.ipynb", as_version=4)
     text = " ".join(next(c.source for c in nb.cells if "### Discussion" in c.source).split())
-    m = re.search(r"Over 10 seeds .*? by (\d+) % ± (\d+) — on every seed, but by as little as (\d+) % on one — and "
+    m = re.search(r"Over 10 seeds .*? by (\d+) % ± (\d+) — on every seed, and by at least (\d+) % — and "
                   r"oversampling with the true labels by (\d+) % ± (\d+)\.", text)
     assert m, "the discussion has no 10-seed sentence"
     db, over = reductions("dbvae-product"), reductions("oversample")
     assert (db > 0).all()
-    assert [int(v) for v in m.groups()] == [round(100 * db.mean()), round(100 * db.std(ddof=1)), round(100 * db.min()),
+    assert [int(v) for v in m.groups()] == [round(100 * db.mean()), round(100 * db.std(ddof=1)), int(100 * db.min()),
                                            round(100 * over.mean()), round(100 * over.std(ddof=1))]
-    # where the spread comes from: the epoch the DB-VAE first draws >= 10 % dark faces, and how often it draws them in
-    # the last two epochs; over 20 seeds (these 10 and the pilot seeds of lab04_per_epoch.json) neither goes closely
-    # with the reduction
+    # what is left of the spread: the epoch the DB-VAE first draws >= 10 % dark faces, and how often it draws them in
+    # the last two epochs; over 30 seeds (these 10 and the 20 pilot seeds of round 5, the same setting) the second
+    # goes with the reduction
     def onset(r):
         return next(i + 1 for i, share in enumerate(r["minority_drawn"] + [1.0]) if share >= 0.1)
 
@@ -296,23 +296,25 @@ def test_the_discussion_quotes_the_ten_seed_table(repo_root):
         return np.mean(r["minority_drawn"][-2:]) / r["natural_minority_share"]
 
     db_rows = [r for r in rows if r["method"] == "dbvae-product"]
-    assert (f"anywhere from {min(map(onset, db_rows))} to {max(map(onset, db_rows))} epochs to single the dark faces "
-            "out") in text, text
+    assert f"singles the dark faces out within {min(map(onset, db_rows))} to {max(map(onset, db_rows))} epochs" in text
     lo, hi = round(min(map(late, db_rows))), round(max(map(late, db_rows)))
-    assert f"in the last two epochs it draws them anywhere from {lo} to {hi} times as often as their natural share" in text
-    pilot = json.loads((repo_root / "benchmarks" / "lab04_per_epoch.json").read_text("utf-8"))["experiment2"]["rows"]
-    pilot_base = {r["seed"]: r["gap"] for r in pilot if r["method"] == "standard"}
-    both = db_rows + [r for r in pilot if r["method"] == "dbvae-product"]
-    assert len(both) == 20
+    assert f"in the last two epochs, anywhere from {lo} to {hi} times their natural share" in text, text
+    pilot = json.loads((repo_root / "benchmarks" / "lab04_round5_pilot.json").read_text("utf-8"))["experiment2"]["rows"]
+    pilot_base = {r["seed"]: r["gap"] for r in pilot if r["setting"] == "standard CNN"}
+    both = db_rows + [r for r in pilot if r["setting"].endswith("(chosen)")]
+    assert len(both) == 30
     reduction = [1 - r["gap"] / {**base, **pilot_base}[r["seed"]] for r in both]
-    for measure in (onset, late):
-        assert abs(np.corrcoef([measure(r) for r in both], reduction)[0, 1]) < 0.5, measure.__name__
-    assert "over 20 seeds each of the two goes only loosely with the reduction" in text
-    # the same 10 seeds before the weight averaging, as benchmarks/lab04_dbvae_tried.md records them
-    before = re.search(r"Without the weight averaging the spread was twice as large \((\d+) % ± (\d+) over the same "
-                       r"10 seeds", text)
-    assert before and int(before.group(2)) >= 1.5 * round(100 * db.std(ddof=1)), before
+    correlation = np.corrcoef([late(r) for r in both], reduction)[0, 1]
+    assert correlation > 0.5 and f"the correlation is {correlation:.2f})" in text, text
+    # the same 10 seeds before the changes, as benchmarks/lab04_dbvae_tried.md records them
+    before = re.search(r"The spread was (\w+ times|twice) as large before .*?: (\d+) % ± (\d+) over the same 10 seeds with "
+                       r"the last step's weights, (\d+) % ± (\d+) with the weight averaging", text)
+    assert before, text
     tried = (repo_root / "benchmarks" / "lab04_dbvae_tried.md").read_text("utf-8")
-    recorded = re.search(r"\| reported seeds 0–9, the last step's weights \| [^|]+ \| (0\.\d+) ± (0\.\d+) \|", tried)
-    assert recorded, "lab04_dbvae_tried.md has no row for the reported seeds before the weight averaging"
-    assert [round(100 * float(v)) for v in recorded.groups()] == [int(v) for v in before.groups()]
+    for label, (mean, sd) in (("the last step's weights", before.group(2, 3)),
+                              ("the moving average (0.99)", before.group(4, 5))):
+        recorded = re.search(rf"\| reported seeds 0–9, {re.escape(label)} \| [^|]+ \| (0\.\d+) ± (0\.\d+) \|", tried)
+        assert recorded, f"lab04_dbvae_tried.md has no row for the reported seeds with {label}"
+        assert [round(100 * float(v)) for v in recorded.groups()] == [int(mean), int(sd)]
+    ratio = round(int(before.group(3)) / round(100 * db.std(ddof=1)))
+    assert before.group(1) == {2: "twice", 3: "three times", 4: "four times"}[ratio]
