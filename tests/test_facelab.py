@@ -293,14 +293,28 @@ def test_epoch_end_sees_the_model_after_every_epoch():
     assert np.array_equal(seen[-1][2], model.get_weights()[1])
 
 
-def test_updates_per_epoch_recomputes_the_probabilities_within_an_epoch():
+def _faces_with_minority(n_faces=64, n_minority=8):
+    """n_faces random "faces" (the first n_minority of them the minority) and as many non-faces."""
+    rng = np.random.default_rng(0)
+    x = rng.random((2 * n_faces, 8, 8, 3)).astype(np.float32)
+    y = np.r_[np.ones(n_faces), np.zeros(n_faces)].astype(np.uint8)
+    minority = np.zeros(2 * n_faces, bool)
+    minority[:n_minority] = True
+    return x, y, minority
+
+
+def _latent_model():
+    """A linear face classifier with an ``encode`` whose latent means are two pixels: enough for probability_fn."""
     import keras
 
-    rng = np.random.default_rng(0)
-    x = rng.random((128, 8, 8, 3)).astype(np.float32)
-    y = np.r_[np.ones(64), np.zeros(64)].astype(np.uint8)
-    minority = np.zeros(128, bool)
-    minority[:8] = True  # 8 of the 64 faces
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    model.encode = lambda images: (model(images), np.asarray(images).reshape(len(images), -1)[:, :2])
+    return model
+
+
+def test_updates_per_epoch_recomputes_the_probabilities_within_an_epoch():
+    x, y, minority = _faces_with_minority()  # 8 of the 64 faces
     calls = []
 
     def alternate(mu):  # all the probability on the minority, then none of it, then all of it again...
@@ -310,11 +324,8 @@ def test_updates_per_epoch_recomputes_the_probabilities_within_an_epoch():
 
     def run(updates):
         calls.clear()
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
-        model.encode = lambda images: (model(images), np.asarray(images).reshape(len(images), -1)[:, :2])
-        return facelab.train(model, x, y, epochs=2, batch_size=16, probability_fn=alternate, minority=minority,
-                             updates_per_epoch=updates, verbose=False)
+        return facelab.train(_latent_model(), x, y, epochs=2, batch_size=16, probability_fn=alternate,
+                             minority=minority, updates_per_epoch=updates, verbose=False)
 
     once = run(1)  # 8 steps per epoch; once per epoch: the minority in epoch 1, the others in epoch 2
     assert len(calls) == 2 and calls[0] == 64
@@ -336,19 +347,10 @@ def test_updates_per_epoch_outside_one_to_the_steps_of_an_epoch_is_refused(bad):
 
 
 def test_uniform_share_keeps_that_share_of_the_face_draws_uniform():
-    import keras
-
-    rng = np.random.default_rng(0)
-    x = rng.random((128, 8, 8, 3)).astype(np.float32)
-    y = np.r_[np.ones(64), np.zeros(64)].astype(np.uint8)
-    minority = np.zeros(128, bool)
-    minority[:8] = True  # 8 of the 64 faces
+    x, y, minority = _faces_with_minority()  # 8 of the 64 faces
 
     def run(share):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
-        model.encode = lambda images: (model(images), np.asarray(images).reshape(len(images), -1)[:, :2])
-        return facelab.train(model, x, y, epochs=3, batch_size=16, minority=minority, uniform_share=share,
+        return facelab.train(_latent_model(), x, y, epochs=3, batch_size=16, minority=minority, uniform_share=share,
                              probability_fn=lambda mu: np.where(minority[:64], 1.0, 0.0), verbose=False)
 
     assert run(0.0).minority_probability == [1.0] * 3
