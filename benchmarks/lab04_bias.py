@@ -1,6 +1,6 @@
 """Lab 04's two bias experiments over several seeds; writes benchmarks/lab04_bias.md and .json.
 
-    python benchmarks/lab04_bias.py                     # 5 seeds, both experiments (about 8 min on 2 CPU cores)
+    python benchmarks/lab04_bias.py                     # 5 seeds, both experiments (about 14 min on 2 CPU cores)
     python benchmarks/lab04_bias.py --seeds 0 1 --experiments 2 --methods standard dbvae-max
     python benchmarks/lab04_bias.py --pilot   # the settings sweep on pilot seeds -> benchmarks/lab04_pilot.md
 
