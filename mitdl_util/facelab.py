@@ -110,8 +110,7 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
           face_probabilities: np.ndarray | None = None, minority: np.ndarray | None = None,
           augment_images: bool | Callable = False, latent_from_original: bool = False,
           cosine_decay: bool = False, weight_average: float = 0.0, updates_per_epoch: int = 1,
-          uniform_share: float = 0.0,
-          epoch_end: Callable | None = None, verbose: bool = True) -> History:
+          uniform_share: float = 0.0, epoch_end: Callable | None = None, verbose: bool = True) -> History:
     """Train a face classifier (``loss_fn=None``: sigmoid cross-entropy on its logit) or a DB-VAE
     (``loss_fn=debiasing_loss``) with balanced batches. Faces are drawn by ``face_probabilities`` (fixed) or, when
     ``probability_fn`` is given, by ``probability_fn(latent_means_of_the_training_faces)`` recomputed at the start
@@ -119,8 +118,8 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
     follows the latent space as it changes within an epoch; the history then reports each epoch's mean over its
     updates). ``uniform_share`` (e.g. 0.2): that share of the face draws is uniform, the rest follows
     ``probability_fn`` (the probabilities become ``(1 - uniform_share) * p + uniform_share / N``), so no face is
-    left out of training while the draw favours the rare ones. ``augment_images``: random flips and shifts of every batch (:func:`augment`), or a function
-    ``(images, rng) -> images`` to use instead (e.g. ``mitdl_util.face_augment.jitter``); the
+    left out of training while the draw favours the rare ones. ``augment_images``: random flips and shifts of
+    every batch (:func:`augment`), or a function ``(images, rng) -> images`` to use instead (e.g. ``mitdl_util.face_augment.jitter``); the
     probabilities are always computed on the unaugmented faces. ``latent_from_original`` (a DB-VAE trained with
     augmentation): the latent vector comes from the original batch while the face logit and the reconstruction
     target are the augmented batch. The decoder cannot know which zoom or tilt was drawn, so the latent space only
@@ -147,6 +146,11 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
             if cosine_decay else learning_rate)
     if not 0.0 <= weight_average < 1.0:
         raise ValueError(f"weight_average must be in [0, 1) (0: no averaging); got {weight_average}")
+    if not 0.0 <= uniform_share <= 1.0:
+        raise ValueError(f"uniform_share must be in [0, 1] (0: the probabilities alone); got {uniform_share}")
+    if not 1 <= updates_per_epoch <= steps:
+        raise ValueError(f"updates_per_epoch must be between 1 and the {steps} steps of an epoch; "
+                         f"got {updates_per_epoch}")
     optimizer = (keras.optimizers.Adam(rate, use_ema=True, ema_momentum=weight_average) if weight_average
                  else keras.optimizers.Adam(rate))
     debias = loss_fn is not None
@@ -167,11 +171,6 @@ def train(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int =
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    if not 0.0 <= uniform_share <= 1.0:
-        raise ValueError(f"uniform_share must be in [0, 1] (0: the probabilities alone); got {uniform_share}")
-    if updates_per_epoch < 1 or updates_per_epoch > steps:
-        raise ValueError(f"updates_per_epoch must be between 1 and the {steps} steps of an epoch; "
-                         f"got {updates_per_epoch}")
     history = History()
     p = face_probabilities
     every = -(-steps // updates_per_epoch)  # steps between two updates of the probabilities
